@@ -1,0 +1,33 @@
+"""ONNX Runtime backend (CPU by default; CUDA provider when asked for and installed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class OnnxRuntimeSession:
+    backend = "onnxruntime"
+
+    def __init__(self, model_path: str | Path, threads: int = 2, providers: list[str] | None = None):
+        import onnxruntime
+
+        model_path = Path(model_path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            # Explicit providers: the default list can pick a provider that is not usable here.
+            self._session = onnxruntime.InferenceSession(
+                str(model_path), options, providers=providers or ["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ValueError(f"cannot load ONNX model {model_path}: {error}. The file may be corrupt: "
+                             "reinstall deid_sdk or re-export the model") from error
+        self.provider = self._session.get_providers()[0]
+        self.precision = "fp32"
+        self.input_names = [node.name for node in self._session.get_inputs()]
+        self.output_names = [node.name for node in self._session.get_outputs()]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}
+        return dict(zip(self.output_names, self._session.run(self.output_names, feed)))

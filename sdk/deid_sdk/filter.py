@@ -1,0 +1,250 @@
+"""The per-frame pipeline (the paper's test-time steps a-h) behind `Filter`.
+
+detect -> 68 landmarks -> track -> similarity to the mean face -> 128x128 crop -> generator(crop, target
+identity, strength) -> warp back and mix by the mask, only inside the feathered convex hull of the landmarks.
+Every detected face ends up either de-identified or covered by the fallback: any failure on the way
+(tiny face, no landmarks, no model, an exception) blurs or pixelates the face instead.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deid_sdk import align, ops
+from deid_sdk.detect import CenterFaceDetector, Detection, FaceDetector
+from deid_sdk.fallback import FALLBACK_MODES, anonymize_box
+from deid_sdk.generator import Generator, default_generator_path
+from deid_sdk.landmarks import LandmarkPredictor
+from deid_sdk.track import FaceTracker, Track, smooth_landmarks
+from deid_sdk.validate import COLOR_ORDERS, check_choice, check_frame, check_unit_interval
+
+log = logging.getLogger("deid_sdk")
+
+STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "fallback", "total")
+# A face counts as landmarked only when its hull covers a reasonable part of the detector box.
+_MIN_HULL_BOX_RATIO = 0.15
+
+
+@dataclass
+class Face:
+    """What the filter did to one detected face in the last frame."""
+    box: np.ndarray
+    score: float
+    track_id: int
+    status: str                       # "deidentified" or "fallback"
+    reason: str = ""                  # why the fallback was used
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+
+
+class Filter:
+    """De-identify faces in video frames.
+
+    >>> f = Filter()                  # bundled model, backend="auto"
+    >>> out = f(frame)                # HxWx3 uint8 BGR -> new array, same shape and dtype
+    >>> f(frame, inplace=True)        # writes into frame
+    """
+
+    def __init__(self, model: str | Path | None = None, *, target: np.ndarray | None = None,
+                 strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
+                 backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
+                 detect_width: int | None = None, tracking: bool = True, threads: int = 2,
+                 detector: FaceDetector | None = None):
+        self.strength = check_unit_interval(strength, "strength")
+        self.fallback = check_choice(fallback, FALLBACK_MODES, "fallback")
+        self.color = check_choice(color, COLOR_ORDERS, "color")
+        if not isinstance(min_face, (int, np.integer)) or min_face < 1:
+            raise ValueError(f"min_face must be a positive number of pixels, got {min_face!r}")
+        self.min_face = int(min_face)
+        self.feather = feather
+        self.impl = impl
+        self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width, threads=threads)
+        self.landmarks = LandmarkPredictor()
+        self.tracker = FaceTracker(enabled=tracking)
+        self.generator: Generator | None = None
+        self.identity_encoder = None
+        self.faces: list[Face] = []
+        self.stats: dict[str, float] = {stage: 0.0 for stage in STAGES} | {"fps": 0.0, "faces": 0}
+        self._target_identity: np.ndarray | None = None
+        self._closed = False
+
+        model_path = Path(model) if model is not None else default_generator_path()
+        if model is not None and not Path(model).is_file():
+            raise FileNotFoundError(f"generator model not found: {model}. Pass model=None for the bundled model, "
+                                    "or export one with `deid-train export`")
+        if model_path is None:
+            log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
+                        "protected with the %r fallback instead of being replaced", self.fallback)
+        else:
+            self.generator = Generator(model_path, backend=backend, threads=threads)
+            from deid_sdk.identity import IdentityEncoder
+
+            self.identity_encoder = IdentityEncoder(threads=threads)
+            if target is not None:
+                self._target_identity = self._identity_from_target(target)
+
+    @property
+    def generator_available(self) -> bool:
+        return self.generator is not None
+
+    # -- context manager -------------------------------------------------------------------------
+    def __enter__(self) -> Filter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the models and forget every identity held in memory."""
+        self.generator = None
+        self.identity_encoder = None
+        self._target_identity = None
+        self.tracker.reset()
+        self._closed = True
+
+    # -- the pipeline ----------------------------------------------------------------------------
+    def __call__(self, frame: np.ndarray, inplace: bool = False) -> np.ndarray:
+        if self._closed:
+            raise RuntimeError("this Filter is closed; create a new one")
+        check_frame(frame)
+        if inplace and not frame.flags.writeable:
+            raise ValueError("inplace=True needs a writeable frame, got a read-only array")
+        start = time.perf_counter()
+        timings = {stage: 0.0 for stage in STAGES}
+        output = frame if inplace else frame.copy()
+        if not output.flags.c_contiguous:
+            output = np.ascontiguousarray(output)
+        bgr = output if self.color == "bgr" else cv2.cvtColor(output, cv2.COLOR_RGB2BGR)
+
+        tick = time.perf_counter()
+        detections = self.detector.detect(bgr)
+        timings["detect"] = _ms(tick)
+        tracks = self.tracker.update([detection.box for detection in detections])
+        faces = [Face(box=d.box, score=d.score, track_id=t.track_id, status="pending")
+                 for d, t in zip(detections, tracks)]
+        try:
+            self._deidentify(output, bgr, detections, tracks, faces, timings)
+        except Exception as error:  # never let a face through because of a bug or a model error
+            log.exception("de-identification failed; covering every pending face with the fallback")
+            for face in faces:
+                if face.status == "pending":
+                    face.status, face.reason = "fallback", f"pipeline error: {type(error).__name__}"
+
+        tick = time.perf_counter()
+        for face in faces:
+            if face.status != "deidentified":
+                anonymize_box(output, face.box, self.fallback)
+                face.status = "fallback"
+        timings["fallback"] = _ms(tick)
+
+        if inplace and output is not frame:
+            frame[...] = output
+            output = frame
+        timings["total"] = _ms(start)
+        self.faces = faces
+        self._update_stats(timings, len(faces))
+        return output
+
+    def _deidentify(self, output, bgr, detections: list[Detection], tracks: list[Track], faces: list[Face],
+                    timings: dict[str, float]) -> None:
+        tick = time.perf_counter()
+        candidates = []
+        for index, (detection, track, face) in enumerate(zip(detections, tracks, faces)):
+            box = detection.box
+            if min(box[2] - box[0], box[3] - box[1]) < self.min_face:
+                face.status, face.reason = "fallback", f"face smaller than min_face={self.min_face}px"
+                continue
+            if self.generator is None:
+                face.status, face.reason = "fallback", "no generator model installed"
+                continue
+            landmarks = self.landmarks.predict(bgr, box)
+            if not _plausible_landmarks(landmarks, box):
+                face.status, face.reason = "fallback", "landmarks not found"
+                continue
+            track.landmarks = smooth_landmarks(track.landmarks, landmarks)
+            face.landmarks = track.landmarks
+            candidates.append(index)
+        timings["landmarks"] = _ms(tick)
+        if not candidates:
+            return
+
+        matrices = np.stack([align.face_to_crop(faces[i].landmarks) for i in candidates])
+        tick = time.perf_counter()
+        identities = np.stack([self._identity_for(bgr, tracks[i], matrices[k]) for k, i in enumerate(candidates)])
+        timings["identity"] = _ms(tick)
+
+        pixel_format = self.color
+        tick = time.perf_counter()
+        crops = ops.warp_to_crop(output, matrices, size=align.CROP_SIZE, pixel_format=pixel_format, impl=self.impl)
+        timings["warp"] = _ms(tick)
+        tick = time.perf_counter()
+        strengths = np.full((len(candidates), 1), self.strength, np.float32)
+        images, masks = self.generator(crops, identities.astype(np.float32), strengths)
+        timings["generator"] = _ms(tick)
+
+        tick = time.perf_counter()
+        hulls = [cv2.convexHull(faces[i].landmarks.astype(np.float32)).reshape(-1, 2) for i in candidates]
+        feather = self.feather if self.feather is not None else None
+        feathers = [feather if feather is not None else _default_feather(faces[i].landmarks) for i in candidates]
+        for k, index in enumerate(candidates):
+            ops.blend_from_crop(output, images[k:k + 1], masks[k:k + 1], matrices[k:k + 1], [hulls[k]],
+                                feather=feathers[k], pixel_format=pixel_format, impl=self.impl)
+            faces[index].status = "deidentified"
+        timings["blend"] = _ms(tick)
+
+    def _identity_for(self, bgr: np.ndarray, track: Track, matrix: np.ndarray) -> np.ndarray:
+        if self._target_identity is not None:
+            return self._target_identity
+        if track.identity is None:  # the face itself when its track starts (kept in memory only)
+            crop = cv2.warpAffine(bgr, matrix, (align.CROP_SIZE, align.CROP_SIZE), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+            track.identity = self.identity_encoder.embed_crops(crop[None])[0]
+        return track.identity
+
+    def _identity_from_target(self, target: np.ndarray) -> np.ndarray:
+        target = np.asarray(target)
+        if target.ndim == 1:
+            if target.shape != (128,):
+                raise ValueError(f"target embedding: expected shape (128,), got {target.shape}")
+            return target.astype(np.float32)
+        image = check_frame(target, "target")
+        bgr = image if self.color == "bgr" else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        detections = self.detector.detect(bgr)
+        if not detections:
+            raise ValueError("target: expected an image with a face, found none")
+        largest = max(detections, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        landmarks = self.landmarks.predict(bgr, largest.box)
+        return self.identity_encoder.embed(bgr, landmarks).astype(np.float32)
+
+    def _update_stats(self, timings: dict[str, float], face_count: int) -> None:
+        previous_fps = self.stats.get("fps", 0.0)
+        fps = 1000.0 / max(timings["total"], 1e-6)
+        self.stats = dict(timings)
+        self.stats["fps"] = fps if previous_fps == 0.0 else 0.9 * previous_fps + 0.1 * fps
+        self.stats["faces"] = face_count
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0
+
+
+def _default_feather(landmarks: np.ndarray) -> float:
+    """A feathered edge about a tenth of the face width: no visible seam, most of the face still replaced."""
+    width = np.ptp(landmarks[:, 0])
+    return float(np.clip(width * 0.08, 2.0, 24.0))
+
+
+def _plausible_landmarks(landmarks: np.ndarray, box: np.ndarray) -> bool:
+    """dlib always returns 68 points; reject fits that collapsed or left the detector box."""
+    if not np.all(np.isfinite(landmarks)):
+        return False
+    box_area = float((box[2] - box[0]) * (box[3] - box[1]))
+    hull_area = float(cv2.contourArea(cv2.convexHull(landmarks.astype(np.float32))))
+    if box_area <= 0 or hull_area < _MIN_HULL_BOX_RATIO * box_area:
+        return False
+    center = landmarks.mean(axis=0)
+    return bool(box[0] <= center[0] <= box[2] and box[1] <= center[1] <= box[3])

@@ -1,0 +1,51 @@
+"""The de-identification generator behind the ONNX contract in models/README.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deid_sdk.align import CROP_SIZE
+from deid_sdk.backends import create_session
+from deid_sdk.model_files import GENERATOR_FILE, find_model, verify_checksum
+
+INPUT_NAMES = ("crop", "identity", "strength")
+OUTPUT_NAMES = ("image", "mask")
+IDENTITY_SIZE = 128
+
+
+def default_generator_path() -> Path | None:
+    return find_model(GENERATOR_FILE)
+
+
+class Generator:
+    """crop (N,3,128,128) RGB [-1,1] + identity (N,128) + strength (N,1) -> image (N,3,128,128), mask (N,1,128,128)."""
+
+    def __init__(self, model_path: str | Path, backend: str = "auto", threads: int = 2):
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise FileNotFoundError(f"generator model not found: {model_path}. Pass model=None to use the bundled "
+                                    "one, or export one with `deid-train export`")
+        self.manifest = verify_checksum(model_path)
+        self.path = model_path
+        self.session = create_session(model_path, backend=backend, threads=threads)
+        missing = [name for name in INPUT_NAMES if name not in self.session.input_names]
+        missing += [name for name in OUTPUT_NAMES if name not in self.session.output_names]
+        if missing:
+            raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
+                             f"missing tensors {missing}; it has inputs {self.session.input_names} and outputs "
+                             f"{self.session.output_names}")
+
+    def __call__(self, crops: np.ndarray, identities: np.ndarray, strengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count = len(crops)
+        if crops.shape != (count, 3, CROP_SIZE, CROP_SIZE):
+            raise ValueError(f"expected crops of shape (N, 3, {CROP_SIZE}, {CROP_SIZE}), got {crops.shape}")
+        if identities.shape != (count, IDENTITY_SIZE):
+            raise ValueError(f"expected identities of shape ({count}, {IDENTITY_SIZE}), got {identities.shape}")
+        outputs = self.session.run({"crop": crops, "identity": identities,
+                                    "strength": np.asarray(strengths, np.float32).reshape(count, 1)})
+        image, mask = outputs["image"], outputs["mask"]
+        if image.shape != crops.shape or mask.shape != (count, 1, CROP_SIZE, CROP_SIZE):
+            raise ValueError(f"generator returned image {image.shape} and mask {mask.shape}; expected "
+                             f"{crops.shape} and {(count, 1, CROP_SIZE, CROP_SIZE)}")
+        return image, mask

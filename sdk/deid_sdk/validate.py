@@ -1,0 +1,38 @@
+"""Input checks with errors that say what was expected and what was got."""
+from __future__ import annotations
+
+import numpy as np
+
+COLOR_ORDERS = ("bgr", "rgb")
+
+
+def check_frame(frame: object, name: str = "frame") -> np.ndarray:
+    """Return `frame` if it is an HxWx3 uint8 C-contiguous ndarray with pixels, else raise."""
+    if frame is None:
+        raise TypeError(f"{name}: expected an HxWx3 uint8 numpy array, got None")
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"{name}: expected an HxWx3 uint8 numpy array, got {type(frame).__name__}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"{name}: expected shape HxWx3 (3 colour channels), got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise TypeError(f"{name}: expected dtype uint8, got {frame.dtype} (convert with frame.astype(np.uint8) "
+                        "after scaling to 0..255)")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty image, got shape {frame.shape}")
+    return frame
+
+
+def check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_unit_interval(value: float, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {number}")
+    return number
