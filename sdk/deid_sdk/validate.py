@@ -7,7 +7,7 @@ COLOR_ORDERS = ("bgr", "rgb")
 
 
 def check_frame(frame: object, name: str = "frame") -> np.ndarray:
-    """Return `frame` if it is an HxWx3 uint8 C-contiguous ndarray with pixels, else raise."""
+    """Return `frame` if it is a non-empty HxWx3 uint8 C-contiguous ndarray, else raise."""
     if frame is None:
         raise TypeError(f"{name}: expected an HxWx3 uint8 numpy array, got None")
     if not isinstance(frame, np.ndarray):
@@ -19,6 +19,9 @@ def check_frame(frame: object, name: str = "frame") -> np.ndarray:
                         "after scaling to 0..255)")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"{name}: expected a non-empty image, got shape {frame.shape}")
+    if not frame.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array, got a strided view with strides {frame.strides}; "
+                         "pass np.ascontiguousarray(frame)")
     return frame
 
 

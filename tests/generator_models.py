@@ -1,0 +1,65 @@
+"""Tiny generator ONNX files that follow the contract (models/README.md), for testing the pipeline's geometry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _contract_graph(nodes, initializers, name):
+    inputs = [
+        helper.make_tensor_value_info("crop", TensorProto.FLOAT, ["N", 3, 128, 128]),
+        helper.make_tensor_value_info("identity", TensorProto.FLOAT, ["N", 128]),
+        helper.make_tensor_value_info("strength", TensorProto.FLOAT, ["N", 1]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 128, 128]),
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, 128, 128]),
+    ]
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _ones_mask_nodes():
+    # mask = 0 * mean(crop over channels) + 1: a full mask of the right dynamic shape.
+    return [
+        helper.make_node("ReduceMean", ["crop"], ["channel_mean"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["channel_mean", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "one"], ["mask"]),
+    ], [numpy_helper.from_array(np.array(0, np.float32), "zero"), numpy_helper.from_array(np.array(1, np.float32), "one")]
+
+
+def write_passthrough_generator(path: Path) -> Path:
+    """image = the input crop, mask = 1: the pipeline's warp round trip must give back the frame."""
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    model = _contract_graph([helper.make_node("Identity", ["crop"], ["image"]), *mask_nodes], mask_inits, "passthrough")
+    onnx.save(model, str(path))
+    return path
+
+
+def write_constant_generator(path: Path, rgb=(0, 255, 0)) -> Path:
+    """image = one colour everywhere, mask = 1: shows exactly where the pipeline writes."""
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    colour = (np.array(rgb, np.float32) / 127.5 - 1).reshape(1, 3, 1, 1)
+    nodes = [helper.make_node("Mul", ["crop", "zero"], ["crop_zeros"]),
+             helper.make_node("Add", ["crop_zeros", "colour"], ["image"]), *mask_nodes]
+    model = _contract_graph(nodes, [*mask_inits, numpy_helper.from_array(colour, "colour")], "constant")
+    onnx.save(model, str(path))
+    return path
+
+
+def write_broken_generator(path: Path) -> Path:
+    """Follows the contract's names but returns a mask of the wrong shape: the Generator must reject it."""
+    nodes = [helper.make_node("Identity", ["crop"], ["image"]), helper.make_node("Identity", ["crop"], ["mask"])]
+    graph = helper.make_graph(nodes, "broken", [
+        helper.make_tensor_value_info("crop", TensorProto.FLOAT, ["N", 3, 128, 128]),
+        helper.make_tensor_value_info("identity", TensorProto.FLOAT, ["N", 128]),
+        helper.make_tensor_value_info("strength", TensorProto.FLOAT, ["N", 1])], [
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 128, 128]),
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 3, 128, 128])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
