@@ -1,0 +1,39 @@
+#include "warp_blend_cpu.h"
+
+#include "parallel_rows.h"
+
+namespace deid {
+
+void warp_to_crop_cpu(const std::uint8_t* frame, int height, int width, int channels, bool blue_first,
+                      const std::vector<WarpFace>& faces, float* out, int size, int threads) {
+  const int plane = size * size;
+  const int total_rows = static_cast<int>(faces.size()) * size;
+  parallel_rows(0, total_rows, threads, [&](int row) {
+    const int n = row / size, v = row % size;
+    float* crop_row = out + static_cast<std::int64_t>(n) * 3 * plane + static_cast<std::int64_t>(v) * size;
+    for (int u = 0; u < size; ++u) {
+      warp_pixel(frame, height, width, channels, blue_first, faces[n], u, v, crop_row + u, plane);
+    }
+  });
+}
+
+void blend_from_crop_cpu(std::uint8_t* frame, int width, int channels, bool blue_first, const BlendPlan& plan,
+                         const float* images, const float* masks, int size, float feather, int threads) {
+  const std::int64_t plane = static_cast<std::int64_t>(size) * size;
+  // Each row belongs to one thread, which applies the faces in order: overlapping faces blend as in the reference.
+  parallel_rows(plan.row_begin, plan.row_end, threads, [&](int y) {
+    std::uint8_t* frame_row = frame + static_cast<std::int64_t>(y) * width * channels;
+    for (const BlendFace& face : plan.faces) {
+      if (y < face.y0 || y > face.y1) continue;
+      const HullEdge* edges = plan.edges.data() + face.edge_begin;
+      const float* image = images + face.crop_index * 3 * plane;
+      const float* mask = masks + face.crop_index * plane;
+      for (int x = face.x0; x <= face.x1; ++x) {
+        blend_pixel(frame_row + x * channels, blue_first, face, edges, image, mask, size, x - face.x0, y - face.y0,
+                    feather);
+      }
+    }
+  });
+}
+
+}  // namespace deid
