@@ -239,3 +239,22 @@ def test_compiled_module_guards_memory_on_direct_calls():
     with pytest.raises(ValueError, match="hull_offsets"):
         _C.blend_from_crop_cpu(frame, np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 1, 8, 8), np.float32),
                                matrices, np.zeros((3, 2)), np.array([0, 9], np.int64), 4.0, True)
+
+
+@needs_compiled
+def test_cuda_path_without_a_device_raises_runtime_error():
+    # Without a GPU (this CI machine), a CUDA array must give a clear RuntimeError, never a crash.
+    from deid_sdk import _C
+    if _C.cuda_device_count()[0] > 0:
+        pytest.skip("a CUDA device is present; tests/test_ops_cuda.py covers the CUDA path")
+
+    class FakeCudaFrame:
+        __cuda_array_interface__ = {"shape": (10, 10, 3), "typestr": "|u1", "data": (0x7F0000000000, False),
+                                    "version": 3, "strides": None}
+
+    class FakeCudaCrops:
+        __cuda_array_interface__ = {"shape": (1, 3, 8, 8), "typestr": "<f4", "data": (0x7F0000100000, False),
+                                    "version": 3, "strides": None}
+
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.warp_to_crop(FakeCudaFrame(), face_matrix((5, 5), 5, 0, 8), 8, out=FakeCudaCrops())
