@@ -1,5 +1,7 @@
 #include "warp_blend_cpu.h"
 
+#include <algorithm>
+
 #include "parallel_rows.h"
 
 namespace deid {
@@ -28,9 +30,17 @@ void blend_from_crop_cpu(std::uint8_t* frame, int width, int channels, bool blue
       const HullEdge* edges = plan.edges.data() + face.edge_begin;
       const float* image = images + face.crop_index * 3 * plane;
       const float* mask = masks + face.crop_index * plane;
-      for (int x = face.x0; x <= face.x1; ++x) {
-        blend_pixel(frame_row + x * channels, blue_first, face, edges, image, mask, size, x - face.x0, y - face.y0,
-                    feather);
+      const int dy = y - face.y0, last_dx = face.x1 - face.x0;
+      // Outside the outer run the weight is 0; inside the inner run it is 1; only the rim needs the edge tests.
+      int outer_first, outer_last, inner_first, inner_last;
+      hull_row_span(edges, face.edge_count, dy, -kSpanMargin, last_dx, &outer_first, &outer_last);
+      hull_row_span(edges, face.edge_count, dy, std::max(feather, 0.0f) + kSpanMargin, last_dx, &inner_first,
+                    &inner_last);
+      std::uint8_t* box_row = frame_row + face.x0 * channels;
+      for (int dx = outer_first; dx <= outer_last; ++dx) {
+        const bool inside = dx >= inner_first && dx <= inner_last;
+        const float weight = inside ? 1.0f : hull_weight(edges, face.edge_count, float(dx), float(dy), feather);
+        blend_pixel_weighted(box_row + dx * channels, blue_first, face, weight, image, mask, size, dx, dy);
       }
     }
   });

@@ -94,30 +94,66 @@ DEID_HD float hull_weight(const HullEdge* edges, int edge_count, float dx, float
   return clamp_float(distance / feather, 0.0f, 1.0f);
 }
 
-// Blend one frame pixel (x0 + dx, y0 + dy) of a face in place. Pixels with alpha 0 are left untouched, which is
-// what the formula gives for them anyway.
-DEID_HD void blend_pixel(std::uint8_t* pixel, bool blue_first, const BlendFace& face, const HullEdge* edges,
-                         const float* image, const float* mask, int size, int dx, int dy, float feather) {
-  float fdx = float(dx), fdy = float(dy);
-  float weight = hull_weight(edges, face.edge_count, fdx, fdy, feather);
+// Columns [*first, *last] of box row dy (clipped to [0, last_dx]) where every edge line has d >= threshold; the
+// region is convex, so it is one run per row. Lets the CPU kernel skip the hull's outside and its fully-weighted
+// inside without per-pixel edge tests; callers pass thresholds with a margin (kSpanMargin) far above float error,
+// so the skipped pixels get exactly what the per-pixel test would give.
+constexpr double kSpanMargin = 1e-2;
+
+DEID_HD void hull_row_span(const HullEdge* edges, int edge_count, int dy, double threshold, int last_dx, int* first,
+                           int* last) {
+  double low = 0.0, high = double(last_dx);
+  for (int e = 0; e < edge_count && low <= high; ++e) {
+    const double a = edges[e].a, rest = double(edges[e].b) * dy + double(edges[e].c);
+    if (a > 1e-12) {
+      const double bound = (threshold - rest) / a;
+      low = bound > low ? bound : low;
+    } else if (a < -1e-12) {
+      const double bound = (threshold - rest) / a;
+      high = bound < high ? bound : high;
+    } else if (rest < threshold) {
+      high = -1.0;  // a horizontal edge excludes the whole row
+    }
+  }
+  if (low > high) {
+    *first = 1, *last = 0;
+    return;
+  }
+  *first = int(ceil(low));
+  *last = int(floor(high));
+}
+
+// Mix one frame pixel (x0 + dx, y0 + dy) of a face with hull weight `weight` in place. Pixels with alpha 0 are
+// left untouched, which is what the formula gives for them anyway.
+DEID_HD void blend_pixel_weighted(std::uint8_t* pixel, bool blue_first, const BlendFace& face, float weight,
+                                  const float* image, const float* mask, int size, int dx, int dy) {
   if (weight <= 0.0f) return;
-  float u = face.u0 + face.du_dx * fdx + face.du_dy * fdy;
-  float v = face.v0 + face.dv_dx * fdx + face.dv_dy * fdy;
-  float last = float(size - 1);
+  const float fdx = float(dx), fdy = float(dy);
+  const float u = face.u0 + face.du_dx * fdx + face.du_dy * fdy;
+  const float v = face.v0 + face.dv_dx * fdx + face.dv_dy * fdy;
+  const float last = float(size - 1);
   if (!(u >= 0.0f && u <= last && v >= 0.0f && v <= last)) return;  // the mask counts as 0 outside the crop
-  Tap tx = tap_replicate_float(u, size);
-  Tap ty = tap_replicate_float(v, size);
-  int i00 = ty.i0 * size + tx.i0, i01 = ty.i0 * size + tx.i1, i10 = ty.i1 * size + tx.i0, i11 = ty.i1 * size + tx.i1;
-  float alpha = weight * lerp2(mask[i00], mask[i01], mask[i10], mask[i11], tx.f, ty.f);
+  const Tap tx = tap_replicate_float(u, size);
+  const Tap ty = tap_replicate_float(v, size);
+  const int i00 = ty.i0 * size + tx.i0, i01 = ty.i0 * size + tx.i1;
+  const int i10 = ty.i1 * size + tx.i0, i11 = ty.i1 * size + tx.i1;
+  const float alpha = weight * lerp2(mask[i00], mask[i01], mask[i10], mask[i11], tx.f, ty.f);
   if (alpha <= 0.0f) return;
-  int plane = size * size;
+  const int plane = size * size;
   for (int rgb = 0; rgb < 3; ++rgb) {
     const float* p = image + rgb * plane;
-    float generated = (lerp2(p[i00], p[i01], p[i10], p[i11], tx.f, ty.f) + 1.0f) * 127.5f;
-    int channel = blue_first ? 2 - rgb : rgb;
-    float mixed = floorf(float(pixel[channel]) * (1.0f - alpha) + generated * alpha + 0.5f);
+    const float generated = (lerp2(p[i00], p[i01], p[i10], p[i11], tx.f, ty.f) + 1.0f) * 127.5f;
+    const int channel = blue_first ? 2 - rgb : rgb;
+    const float mixed = floorf(float(pixel[channel]) * (1.0f - alpha) + generated * alpha + 0.5f);
     pixel[channel] = static_cast<std::uint8_t>(clamp_float(mixed, 0.0f, 255.0f));
   }
+}
+
+// The same with the hull weight tested per pixel (the CUDA kernel's path).
+DEID_HD void blend_pixel(std::uint8_t* pixel, bool blue_first, const BlendFace& face, const HullEdge* edges,
+                         const float* image, const float* mask, int size, int dx, int dy, float feather) {
+  const float weight = hull_weight(edges, face.edge_count, float(dx), float(dy), feather);
+  blend_pixel_weighted(pixel, blue_first, face, weight, image, mask, size, dx, dy);
 }
 
 }  // namespace deid

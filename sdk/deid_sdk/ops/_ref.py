@@ -34,11 +34,14 @@ def _bilinear_replicate(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.n
     x1 = np.clip(x_floor.astype(np.int64) + 1, 0, width - 1)
     y0 = np.clip(y_floor.astype(np.int64), 0, height - 1)
     y1 = np.clip(y_floor.astype(np.int64) + 1, 0, height - 1)
-    plane = plane.astype(np.float64)
     if plane.ndim == 3:
         fx, fy = fx[..., None], fy[..., None]
-    top = plane[y0, x0] * (1 - fx) + plane[y0, x1] * fx
-    bottom = plane[y1, x0] * (1 - fx) + plane[y1, x1] * fx
+
+    def gather(rows, columns):
+        return plane[rows, columns].astype(np.float64)
+
+    top = gather(y0, x0) * (1 - fx) + gather(y0, x1) * fx
+    bottom = gather(y1, x0) * (1 - fx) + gather(y1, x1) * fx
     return top * (1 - fy) + bottom * fy
 
 
