@@ -26,7 +26,10 @@ class TrainConfig:
     # --- schedule -----------------------------------------------------------------------------------------------
     batch_size: int = 64
     steps: int = 100_000                 # stop at this global step (a resumed run counts from its checkpoint)
-    max_minutes: float = 0.0             # wall-clock budget for this invocation; 0 = none
+    run_steps: int = 0                   # stop after this many steps in this invocation; 0 = no such limit
+    max_minutes: float = 0.0             # wall-clock budget for this invocation (load included); 0 = none
+    smoke_steps: int = 0                 # after this many steps: check finite losses, write samples and
+                                         # checkpoints once (fail fast on any I/O path), then go on
     dry_run: bool = False                # build everything, run one step, write nothing
     log_every: int = 25
     sample_every: int = 500
@@ -46,8 +49,8 @@ class TrainConfig:
     adversarial_raw_weight: float = 1.0  # facts.md: the raw output needs the realism term too (fewer artifacts)
     mixup_beta: float = 0.2              # lambda_beta ~ Beta(0.2, 0.2)
     perceptual_weight: float = 1.0       # weight of each feature-matching term (mean L1 over the map)
-    source_stages: tuple = ("stage1", "stage2")   # dlib stages matched to the source (undistorted x)
-    target_stages: tuple = ("stage3",)            # late spatial stage matched to the target
+    source_stages: tuple = ("res35", "res17")   # dlib stages matched to the source (undistorted x)
+    target_stages: tuple = ("res8",)                # late spatial stage matched to the target
     # identity push: -lambda * L1(embedding(output), embedding(target)) summed over the 128 dims,
     # lambda = strength * lambda_max * ramp fraction of the current stage
     lambda_max: float = 0.1
@@ -74,7 +77,6 @@ class TrainConfig:
     bf16: bool = True                    # bf16 autocast (CUDA only)
     channels_last: bool = True           # CUDA only
     compile: bool = False                # torch.compile the generator/discriminator; falls back to eager on failure
-    identity_half: bool = True           # run the frozen identity net in bf16 on CUDA
     compact_moments: str = "second"      # travelling checkpoint: Adam moments kept: both | second | none
 
     def lambda_stage(self, step: int) -> int:
