@@ -1,0 +1,198 @@
+"""Writes a run folder: report.json, report.md (one row per method), plots and contact sheets."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ATTACKER_TITLES = {"dlib": "dlib", "sface": "SFace", "mobilefacenet": "MobileFaceNet"}
+
+
+def _percent(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown_report(report: dict) -> str:
+    settings = report["settings"]
+    photos, videos = report["photos"], report.get("videos", {})
+    attackers = list(settings["attackers"])
+    lines = [f"# deid-eval report ({report['created']})", "",
+             f"Command: `{report['command']}`", "",
+             f"Machine: {report['machine']}. Wall time: {report['wall_seconds']:.0f} s.", "",
+             f"Probes: {settings['probe_count']} identities (one de-identified photo each); gallery "
+             f"{settings['gallery_images']} photos of {settings['gallery_identities']} identities. Baselines "
+             f"detect faces with {settings['baseline_detector']}. Thresholds (FAR 0.1%, {settings['threshold_source']}): "
+             + ", ".join(f"{ATTACKER_TITLES[a]} {'distance < ' + format(-t, '.3f') if a == 'dlib' else 'cosine > ' + format(t, '.3f')}"
+                         for a, t in settings["thresholds"].items()) + ".", ""]
+    lines += ["## Privacy (lower is more private)", "",
+              "Identification: top-1 / top-5 / median rank / mean rank of the true identity; "
+              "verification: share of outputs still matching their own input; no face: probes where the attacker "
+              "found no face (counted at the worst rank).", ""]
+    header = ["method"]
+    for attacker in attackers:
+        title = ATTACKER_TITLES[attacker]
+        header += [f"{title} top-1", f"{title} top-5", f"{title} median / mean rank", f"{title} verif.", f"{title} no face"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, figures in photos.items():
+        row = [label]
+        for attacker in attackers:
+            privacy = figures["privacy"][attacker]
+            ident, verif = privacy["identification"], privacy["verification"]
+            row += [_percent(ident["top1"]), _percent(ident["top5"]),
+                    f"{_number(ident['median_rank'], 0)} / {_number(ident['mean_rank'], 0)}",
+                    _percent(verif["rate"]), str(ident["no_face"])]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## Utility (photos)", "",
+              "Detection rate on outputs (a face overlapping the input's, IoU >= 0.3); 68-landmark error over the "
+              "outer-eye-corner distance; head-pose difference in degrees; mean absolute pixel change (0-255) inside "
+              "the face region and outside it; method time per photo.", "",
+              "| method | CenterFace det. | YuNet det. | landmark error | yaw / pitch / roll diff | change inside | change outside | ms / photo |",
+              "|---|---|---|---|---|---|---|---|"]
+    for label, figures in photos.items():
+        utility = figures["utility"]
+        pose = utility["pose_error_deg"]
+        lines.append("| " + " | ".join([
+            label, _percent(utility["detection_rate"]["centerface"]), _percent(utility["detection_rate"]["yunet"]),
+            _number(utility["landmark_error"], 3),
+            f"{_number(pose['yaw'], 1)} / {_number(pose['pitch'], 1)} / {_number(pose['roll'], 1)}",
+            _number(utility["pixel_change_inside"]), _number(utility["pixel_change_outside"], 3),
+            _number(1000 * figures["method_seconds_per_photo"], 1)]) + " |")
+    if videos:
+        lines += ["", f"## Video ({settings['video_count']} clips, up to {settings['max_frames']} frames each)", "",
+                  "Leak: frames where a face YuNet finds in the input is still matched by SFace in the output at the same "
+                  "place; flicker: frame-to-frame change inside face regions, output over input (1 = as the input); "
+                  "consistency: mean SFace cosine between the output faces of consecutive frames (input in brackets); "
+                  "FPS of the method on this machine (baselines include their face detector).", "",
+                  "| method | leak rate | flicker ratio | identity consistency | FPS | change outside |",
+                  "|---|---|---|---|---|---|"]
+        for label, figures in videos.items():
+            lines.append("| " + " | ".join([
+                label, f"{_percent(figures['leak_rate'])} of {figures['frames_with_face']}",
+                _number(figures["flicker_ratio"]),
+                f"{_number(figures['identity_consistency'], 3)} ({_number(figures['input_identity_consistency'], 3)})",
+                _number(figures["fps"], 1), _number(figures["pixel_change_outside"], 3)]) + " |")
+    sweep = report.get("sweep", {})
+    if sweep:
+        lines += ["", "## Strength sweep", "", "| method | strength | " + " | ".join(
+            f"{ATTACKER_TITLES[a]} top-1 | {ATTACKER_TITLES[a]} verif." for a in attackers) + " | change inside |",
+                  "|" + "---|" * (3 + 2 * len(attackers))]
+        for label, points in sweep.items():
+            for point in points:
+                row = [label, f"{point['strength']:g}"]
+                for attacker in attackers:
+                    privacy = point["privacy"][attacker]
+                    row += [_percent(privacy["identification"]["top1"]), _percent(privacy["verification"]["rate"])]
+                row.append(_number(point["utility"]["pixel_change_inside"]))
+                lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Plots: `privacy_vs_change.png`" + (", `strength_sweep.png`" if sweep else "")
+              + "; contact sheets: `contact_*.png` (source | output | blur)."]
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_report(report: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(_json_safe(report), indent=2) + "\n")
+    (out_dir / "report.md").write_text(markdown_report(report))
+
+
+def plot_privacy_vs_change(report: dict, path: Path) -> None:
+    """The paper's Fig. 9 axes: identification (top-1) against how much the face was changed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attackers = list(report["settings"]["attackers"])
+    figure, axes = plt.subplots(1, len(attackers), figsize=(4.5 * len(attackers), 4), squeeze=False)
+    for axis, attacker in zip(axes[0], attackers):
+        for label, figures in report["photos"].items():
+            x = figures["utility"]["pixel_change_inside"]
+            y = 100 * figures["privacy"][attacker]["identification"]["top1"]
+            axis.scatter([x], [y], s=40)
+            axis.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for label, points in report.get("sweep", {}).items():
+            xs = [p["utility"]["pixel_change_inside"] for p in points]
+            ys = [100 * p["privacy"][attacker]["identification"]["top1"] for p in points]
+            axis.plot(xs, ys, marker="o", linewidth=1, label=f"{label} (strength sweep)")
+        if report.get("sweep"):
+            axis.legend(fontsize=7)
+        axis.set_title(f"{ATTACKER_TITLES[attacker]}")
+        axis.set_xlabel("mean |pixel change| inside the face (0-255)")
+        axis.set_ylabel("identification top-1 (%)")
+        axis.set_ylim(-3, 103)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_strength_sweep(report: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attackers = list(report["settings"]["attackers"])
+    sweep = report["sweep"]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+    for label, points in sweep.items():
+        strengths = [p["strength"] for p in points]
+        for attacker in attackers:
+            axes[0][0].plot(strengths, [100 * p["privacy"][attacker]["identification"]["top1"] for p in points],
+                            marker="o", label=f"{label} / {ATTACKER_TITLES[attacker]}")
+            axes[0][1].plot(strengths, [100 * p["privacy"][attacker]["verification"]["rate"] for p in points],
+                            marker="o", label=f"{label} / {ATTACKER_TITLES[attacker]}")
+    for axis, title in zip(axes[0], ("identification top-1 (%)", "verification at FAR 0.1% (%)")):
+        axis.set_xlabel("strength")
+        axis.set_ylabel(title)
+        axis.set_ylim(-3, 103)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _tile(image: np.ndarray, height: int, caption: str) -> np.ndarray:
+    scale = height / image.shape[0]
+    tile = cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    band = np.full((22, tile.shape[1], 3), 255, dtype=np.uint8)
+    cv2.putText(band, caption[:40], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([band, tile])
+
+
+def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], captions, path: Path,
+                  height: int = 200) -> None:
+    """One row per example: source | output | blur, written as PNG.
+
+    `captions`: one (source, output, blur) triple for every row, or a list with one triple per row.
+    """
+    if not rows:
+        return
+    if isinstance(captions, tuple):
+        captions = [captions] * len(rows)
+    lines = []
+    for (source, output, blurred), row_captions in zip(rows, captions):
+        tiles = [_tile(image, height, caption) for image, caption in zip((source, output, blurred), row_captions)]
+        lines.append(np.hstack(tiles))
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    if not cv2.imwrite(str(path), np.vstack(lines)):
+        raise OSError(f"could not write {path}")
