@@ -147,6 +147,17 @@ class DlibResNetWeights:
         return weights
 
 
+def fold_affine(conv: Conv, affine: Affine) -> Conv:
+    """The conv computing affine(conv(x)) = gamma * (W x + b) + beta, folded in float64, stored float32.
+
+    Used by both the PyTorch and the ONNX builder so the two compute with identical weights.
+    """
+    gamma = affine.gamma.astype(np.float64)
+    weight = conv.weight.astype(np.float64) * gamma[:, None, None, None]
+    bias = conv.bias.astype(np.float64) * gamma + affine.beta.astype(np.float64)
+    return Conv(weight.astype(np.float32), bias.astype(np.float32), conv.stride, conv.padding)
+
+
 def _float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 

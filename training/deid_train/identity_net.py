@@ -39,20 +39,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from deid_sdk.align import CROP_SIZE, DLIB_CHIP_SIZE, crop_to_dlib_chip, invert_affine
-from deid_sdk.dlib_format import INPUT_SCALE, Affine, Conv, DlibResNetWeights, load_weights
+from deid_sdk.dlib_format import INPUT_SCALE, Affine, Conv, DlibResNetWeights, fold_affine, load_weights
 
 FEATURE_STAGES = ("conv72", "res35", "res17", "res8", "res4", "res2")
 
 
 def _folded_conv(conv: Conv, affine: Affine) -> nn.Conv2d:
     """A Conv2d computing affine(conv(x)): gamma * (W x + b) + beta."""
-    weight = torch.from_numpy(conv.weight.astype(np.float64) * affine.gamma[:, None, None, None])
-    bias = torch.from_numpy(conv.bias.astype(np.float64) * affine.gamma + affine.beta)
-    out_channels, in_channels, kernel_h, kernel_w = conv.weight.shape
+    folded = fold_affine(conv, affine)
+    out_channels, in_channels, kernel_h, kernel_w = folded.weight.shape
     module = nn.Conv2d(in_channels, out_channels, (kernel_h, kernel_w), stride=conv.stride, padding=conv.padding)
     with torch.no_grad():
-        module.weight.copy_(weight.float())
-        module.bias.copy_(bias.float())
+        module.weight.copy_(torch.from_numpy(folded.weight))
+        module.bias.copy_(torch.from_numpy(folded.bias))
     return module
 
 

@@ -1,0 +1,109 @@
+"""dlib's 150x150 face-recognition chip, in NumPy, and the fast path from the SDK's 128x128 crop.
+
+`extract_dlib_chip(image_rgb, landmarks68)` reproduces `dlib.get_face_chip(img, shape, 150, 0.25)`, which is the
+chip `face_recognition_model_v1.compute_face_descriptor(img, shape)` feeds its network:
+
+- Geometry: dlib fits a least-squares similarity T from the *chip* template (dlib's mean face at padding 0.25,
+  the 33 stable landmarks of `deid_sdk.align`) to the image landmarks -- the opposite direction of
+  `align.face_to_dlib_chip`, and least squares is not symmetric: dlib's chip is zoomed in by a factor r^2
+  (the squared correlation of the fit, typically 0.95-0.99). From T it keeps a rectangle centred on T(75, 75),
+  of width 150*s (s = T's scale), rotated by T's angle, and maps the chip pixel centres 0..149 onto that
+  rectangle's first and last pixel centres: chip -> image = c + R(angle) * k * (u - 74.5, v - 74.5),
+  k = (150*s - 1) / 149.
+- Sampling: bilinear in double precision, truncated to uint8; a pixel whose 2x2 neighbourhood leaves the image
+  is 0.
+- Very large faces: when the chip's source rectangle is more than twice the chip's size, dlib first shrinks the
+  image with its pyramid; that is not reproduced here (such faces are sampled directly, which aliases: faces
+  wider than ~200 px between the eye corners). The test data (LFW, UTKFace) never reaches it.
+
+`crop_to_dlib_chip_image(crop)` is the fast path: the SDK's 128x128 canonical crop resampled to the chip with
+the fixed `align.crop_to_dlib_chip()` geometry (bilinear, border replicate, float output, no rounding), the
+same operation as `deid_train.identity_net.crops_to_chips`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from deid_sdk import align
+
+CHIP_SIZE = align.DLIB_CHIP_SIZE
+
+
+def _check_image(image: np.ndarray, name: str) -> None:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected {name} as a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected {name} HxWx3 uint8, got {image.shape} {image.dtype}")
+
+
+def dlib_chip_to_image(landmarks68: np.ndarray, size: int = CHIP_SIZE,
+                       padding: float = align.DLIB_CHIP_PADDING) -> np.ndarray:
+    """2x3 matrix mapping chip pixel coordinates to image pixel coordinates, as dlib's get_face_chip does."""
+    landmarks68 = np.asarray(landmarks68, dtype=np.float64)
+    if landmarks68.shape != (68, 2):
+        raise ValueError(f"expected 68x2 landmarks, got shape {landmarks68.shape}")
+    template = align.template_points(size, padding, 0.0)
+    similarity = align.fit_similarity(template, landmarks68[align.STABLE_LANDMARKS])
+    scale = float(np.hypot(similarity[0, 0], similarity[1, 0]))
+    rotation = similarity[:, :2] / scale
+    centre = align.apply_affine(similarity, [[size / 2.0, size / 2.0]])[0]
+    step = (size * scale - 1.0) / (size - 1)
+    matrix = np.empty((2, 3))
+    matrix[:, :2] = rotation * step
+    matrix[:, 2] = centre - matrix[:, :2] @ np.full(2, (size - 1) / 2.0)
+    return matrix
+
+
+def _sample_bilinear_truncated(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
+    """dlib's interpolate_bilinear + transform_image: double-precision weights, truncation, 0 outside."""
+    height, width = image.shape[:2]
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    x = chip_to_image[0, 0] * cols + chip_to_image[0, 1] * rows + chip_to_image[0, 2]
+    y = chip_to_image[1, 0] * cols + chip_to_image[1, 1] * rows + chip_to_image[1, 2]
+    left = np.floor(x)
+    top = np.floor(y)
+    inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
+    left_i = np.where(inside, left, 0).astype(np.intp)
+    top_i = np.where(inside, top, 0).astype(np.intp)
+    lr = (x - left)[..., None]
+    tb = (y - top)[..., None]
+    pixels = image.astype(np.float64)
+    tl = pixels[top_i, left_i]
+    tr = pixels[top_i, left_i + 1]
+    bl = pixels[top_i + 1, left_i]
+    br = pixels[top_i + 1, left_i + 1]
+    value = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
+    chip = value.astype(np.uint8)  # truncation, as dlib's conversion to rgb_pixel
+    chip[~inside] = 0
+    return chip
+
+
+def extract_dlib_chip(image_rgb: np.ndarray, landmarks68: np.ndarray, size: int = CHIP_SIZE,
+                      padding: float = align.DLIB_CHIP_PADDING) -> np.ndarray:
+    """dlib.get_face_chip(image, shape, size, padding): HxWx3 uint8 (RGB) + 68x2 landmarks -> size x size x 3 uint8."""
+    _check_image(image_rgb, "image_rgb")
+    return _sample_bilinear_truncated(image_rgb, dlib_chip_to_image(landmarks68, size, padding), size)
+
+
+def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
+    """Fast path: a 128x128x3 uint8 canonical crop -> 150x150x3 float32 chip (same channel order, 0..255).
+
+    Bilinear with border replication, pixel centres at integer coordinates, not rounded: exactly what
+    `deid_train.identity_net.crops_to_chips` computes, so the SDK and training embed crops the same way.
+    """
+    _check_image(crop, "crop")
+    if crop.shape[:2] != (align.CROP_SIZE, align.CROP_SIZE):
+        raise ValueError(f"expected a {align.CROP_SIZE}x{align.CROP_SIZE}x3 crop, got {crop.shape}")
+    chip_to_crop = align.invert_affine(align.crop_to_dlib_chip())
+    rows, cols = np.mgrid[0:CHIP_SIZE, 0:CHIP_SIZE].astype(np.float64)
+    last = align.CROP_SIZE - 1
+    x = np.clip(chip_to_crop[0, 0] * cols + chip_to_crop[0, 1] * rows + chip_to_crop[0, 2], 0, last)
+    y = np.clip(chip_to_crop[1, 0] * cols + chip_to_crop[1, 1] * rows + chip_to_crop[1, 2], 0, last)
+    left = np.minimum(np.floor(x).astype(np.intp), last - 1)
+    top = np.minimum(np.floor(y).astype(np.intp), last - 1)
+    lr = (x - left)[..., None]
+    tb = (y - top)[..., None]
+    pixels = crop.astype(np.float64)
+    value = ((1 - tb) * ((1 - lr) * pixels[top, left] + lr * pixels[top, left + 1])
+             + tb * ((1 - lr) * pixels[top + 1, left] + lr * pixels[top + 1, left + 1]))
+    return value.astype(np.float32)
