@@ -72,7 +72,7 @@ def blur(images: torch.Tensor, sigmas: torch.Tensor, radius: int = 3) -> torch.T
     flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
     flat = F.conv2d(flat, kernels.view(n * channels, 1, 1, -1), groups=n * channels)
     flat = F.conv2d(flat, kernels.view(n * channels, 1, -1, 1), groups=n * channels)
-    return flat.view(n, channels, height, width)
+    return flat.reshape(n, channels, height, width)
 
 
 class RobustTransform:

@@ -253,11 +253,11 @@ class Trainer:
             elif timing_start is not None:
                 timing_steps += 1
             if c.dry_run:
-                last_losses = {k: float(v) for k, v in losses.items()}
+                last_losses = self._to_host(losses)
                 self.log(f"dry run: one step done, losses {json.dumps(self._rounded(last_losses))}")
                 break
             if self.step % c.log_every == 0 or self.step == c.steps:
-                last_losses = {k: float(v) for k, v in losses.items()}
+                last_losses = self._to_host(losses)
                 record = {"step": self.step, "lambda": self.lambda_now(), "stage": c.lambda_stage(self.step),
                           "elapsed_s": round(time.monotonic() - self.started, 2),
                           "it_per_s": round(self._rate(timing_start, timing_steps), 3), **self._rounded(last_losses)}
@@ -307,6 +307,12 @@ class Trainer:
         self.save()
         self.log(f"smoke test passed: {self.config.smoke_steps} steps, finite losses, samples and checkpoints "
                  f"written in {time.monotonic() - started:.1f} s")
+
+    @staticmethod
+    def _to_host(losses: dict) -> dict[str, float]:
+        """All loss values in one device->host copy (one sync instead of one per value)."""
+        values = torch.stack([value.float() for value in losses.values()]).tolist()
+        return dict(zip(losses.keys(), values))
 
     def _sync(self) -> None:
         if self.cuda:
