@@ -1,0 +1,268 @@
+"""Video files and network outputs through PyAV (FFmpeg): frame rate, timestamps and audio survive.
+
+The source decodes a file and hands out each frame with its own timestamp. The sink encodes with the
+source's time base, so frame rate and duration match the input exactly (variable frame rate included),
+and copies the input's audio packets untouched, interleaved by time, up to the last frame written.
+The same sink publishes RTSP (to an RTSP server such as MediaMTX: FFmpeg's muxer is a client) and sends
+RTP (MPEG-TS payload, playable with `ffplay rtp://@:PORT` without an SDP file).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from deid_sdk.io.base import VideoSink, VideoSource
+from deid_sdk.io.frame import Frame
+
+log = logging.getLogger("deid_sdk")
+
+# Audio codecs each container takes as a plain copy; others are dropped with a warning (.mkv takes all).
+_AUDIO_COPY_OK = {
+    ".mp4": {"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"},
+    ".m4v": {"aac", "mp3", "alac", "ac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
+    ".webm": {"opus", "vorbis"},
+    ".avi": {"mp3", "ac3", "pcm_s16le", "pcm_u8"},
+    ".ts": {"aac", "mp3", "mp2", "ac3", "eac3", "opus"},
+    ".mts": {"aac", "mp3", "mp2", "ac3", "eac3"},
+    ".flv": {"aac", "mp3"},
+}
+_NETWORK_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtp": "rtp_mpegts"}
+
+
+def _require_av():
+    try:
+        import av
+    except ImportError:
+        raise ImportError("video files need PyAV: pip install 'deid_sdk[video]' (or pip install av)") from None
+    return av
+
+
+class VideoFileSource(VideoSource):
+    """Decode a video file frame by frame with its timestamps."""
+
+    def __init__(self, path: str | Path, color: str = "bgr"):
+        av = _require_av()
+        self._av = av
+        self.path = Path(path)
+        self.uri = str(path)
+        self.color = color
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video file not found: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read video file {self.path}: {_ffmpeg_message(error)}") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise ValueError(f"cannot read video file {self.path}: it has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._stream = stream
+        self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        self.fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+        self.time_base = stream.time_base or Fraction(1, 90000)
+        self.frame_count = stream.frames or self._estimate_frame_count()
+        self.audio_path = str(self.path) if self._container.streams.audio else None
+        self._frames = self._container.decode(stream)
+        self._index = 0
+        self._next_pts = 0
+        self._frame_ticks = max(1, round(1 / (self.fps * self.time_base)))
+
+    def _estimate_frame_count(self) -> int | None:
+        duration = None
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            duration = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration is not None:
+            duration = self._container.duration / 1_000_000
+        return round(duration * float(self.fps)) if duration else None
+
+    def read(self) -> Frame | None:
+        try:
+            decoded = next(self._frames)
+        except StopIteration:
+            return None
+        except self._av.FFmpegError as error:
+            raise ValueError(f"cannot decode {self.path} at frame {self._index}: {_ffmpeg_message(error)}") from None
+        image = decoded.to_ndarray(format="bgr24" if self.color == "bgr" else "rgb24")
+        pts = decoded.pts if decoded.pts is not None else self._next_pts
+        self._next_pts = pts + self._frame_ticks
+        frame = Frame(image=image, index=self._index, pts=pts, time_base=self.time_base, color=self.color)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class VideoFileSink(VideoSink):
+    """Encode frames into a video file (or publish them to rtsp:// / send them to rtp://).
+
+    Opened at the first frame, when the size is known. Frames keep their source timestamps.
+    """
+
+    def __init__(self, target: str | Path, *, fps: Fraction | float | None = None, audio_from: str | None = None,
+                 codec: str | None = None, crf: int | None = None, bitrate: int | None = None,
+                 network_scheme: str | None = None, pace: bool = False):
+        self._av = _require_av()
+        self.uri = str(target)
+        self.network_scheme = network_scheme
+        self.path = None if network_scheme else Path(target)
+        self.fps = Fraction(fps).limit_denominator(1001 * 1000) if fps else Fraction(30)
+        self.audio_from = None if network_scheme else audio_from
+        self.codec = codec or self._default_codec()
+        self.crf = crf
+        self.bitrate = bitrate
+        self.pace = pace  # send in real time (a file played out to a network sink)
+        self._container = None
+        self._video = None
+        self._audio_in = None
+        self._audio_out = None
+        self._audio_packets = None
+        self._pending_audio = None
+        self._last_pts: int | None = None
+        self._last_time = 0.0
+        self._pace_origin: tuple[float, float] | None = None
+        self.frames_written = 0
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _default_codec(self) -> str:
+        names = self._av.codecs_available
+        if self.path is not None and self.path.suffix.lower() == ".webm":
+            return "libvpx-vp9" if "libvpx-vp9" in names else "libvpx"
+        return "libx264" if "libx264" in names else "mpeg4"
+
+    # -- opening ---------------------------------------------------------------------------------
+    def _open(self, frame: Frame) -> None:
+        av = self._av
+        height, width = frame.image.shape[:2]
+        try:
+            if self.network_scheme:
+                options = {"rtsp_transport": "tcp"} if self.network_scheme.startswith("rtsp") else {}
+                self._container = av.open(self.uri, "w", format=_NETWORK_FORMATS[self.network_scheme],
+                                          options=options)
+            else:
+                self._container = av.open(str(self.path), "w")
+        except (av.FFmpegError, OSError) as error:
+            raise OSError(f"cannot open output {self.uri}: {_ffmpeg_message(error)}") from None
+        try:
+            video = self._container.add_stream(self.codec, rate=self.fps)
+        except (av.FFmpegError, ValueError) as error:
+            raise ValueError(f"cannot encode with codec {self.codec!r}: {_ffmpeg_message(error)}") from None
+        video.width, video.height = width, height
+        odd = width % 2 or height % 2
+        video.pix_fmt = "yuv444p" if odd and self.codec == "libx264" else "yuv420p"
+        # Keep the source's clock: pts pass through unchanged, so fps and duration equal the input's.
+        video.codec_context.time_base = frame.time_base
+        video.options = self._encoder_options()
+        if self.bitrate:
+            video.bit_rate = int(self.bitrate)
+        self._video = video
+        if self.audio_from:
+            self._open_audio()
+
+    def _encoder_options(self) -> dict[str, str]:
+        if self.codec != "libx264":
+            return {}
+        if self.network_scheme:
+            keyframe_every = str(max(1, round(float(self.fps))))  # a receiver can join within a second
+            return {"preset": "veryfast", "tune": "zerolatency", "g": keyframe_every}
+        options = {"preset": "veryfast"}
+        if not self.bitrate:
+            options["crf"] = str(self.crf if self.crf is not None else 20)
+        return options
+
+    def _open_audio(self) -> None:
+        av = self._av
+        source = av.open(self.audio_from)
+        if not source.streams.audio:
+            source.close()
+            return
+        audio = source.streams.audio[0]
+        codec_name = audio.codec_context.name
+        allowed = _AUDIO_COPY_OK.get(self.path.suffix.lower())
+        if self.path.suffix.lower() not in (".mkv", ".mka") and (allowed is None or codec_name not in allowed):
+            log.warning("audio (%s) cannot be copied into a %s file: the output has no sound (use .mkv to keep it)",
+                        codec_name, self.path.suffix or "suffix-less")
+            source.close()
+            return
+        self._audio_in = source
+        self._audio_out = self._container.add_stream_from_template(audio)
+        self._audio_packets = source.demux(audio)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, frame: Frame) -> None:
+        if self._container is None:
+            self._open(frame)
+        if self.pace:
+            self._wait_for(frame.time)
+        pts = frame.pts
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
+        self._last_pts = pts
+        picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image),
+                                                   format="bgr24" if frame.color == "bgr" else "rgb24")
+        picture.pts = pts
+        picture.time_base = frame.time_base
+        self._last_time = float(pts * frame.time_base)
+        self._mux_audio_until(self._last_time)
+        try:
+            for packet in self._video.encode(picture):
+                self._container.mux(packet)
+        except self._av.FFmpegError as error:
+            raise OSError(f"cannot write to {self.uri}: {_ffmpeg_message(error)}") from None
+        self.frames_written += 1
+
+    def _wait_for(self, media_time: float) -> None:
+        now = time.monotonic()
+        if self._pace_origin is None:
+            self._pace_origin = (now, media_time)
+            return
+        delay = self._pace_origin[0] + (media_time - self._pace_origin[1]) - now
+        if delay > 0:
+            time.sleep(delay)
+
+    def _mux_audio_until(self, until: float | None) -> None:
+        """Copy audio packets whose time is at most `until` seconds (all of them when None)."""
+        if self._audio_packets is None:
+            return
+        while True:
+            packet = self._pending_audio
+            self._pending_audio = None
+            if packet is None:
+                packet = next(self._audio_packets, None)
+                if packet is None:
+                    self._audio_packets = None
+                    return
+            if packet.dts is None:  # the demuxer's end-of-stream marker
+                continue
+            if until is not None and packet.pts is not None and float(packet.pts * packet.time_base) > until:
+                self._pending_audio = packet
+                return
+            packet.stream = self._audio_out
+            self._container.mux(packet)
+
+    def close(self, complete: bool = True) -> None:
+        if self._container is None:
+            return
+        try:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
+            # After an interruption, keep sound only as far as the pictures go.
+            self._mux_audio_until(None if complete else self._last_time + float(1 / self.fps))
+        finally:
+            self._container.close()
+            self._container = None
+            if self._audio_in is not None:
+                self._audio_in.close()
+                self._audio_in = None
+
+
+def _ffmpeg_message(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return str(text).splitlines()[0] if text else type(error).__name__
