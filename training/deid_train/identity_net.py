@@ -6,7 +6,7 @@
     chips = crops_to_chips(crops)                    # generator crops (N, 3, 128, 128) RGB [-1, 1] -> chips
 
 `forward` reproduces dlib's `face_recognition_model_v1.compute_face_descriptor` on the same 150x150 chip
-(float32 weights: max abs difference ~1e-6; the compact float16 .npz moves it by ~1e-3). Each affine
+(float32 weights: max abs difference < 1e-6; the compact float16 .npz moves it by ~3e-4). Each affine
 (frozen batch norm) is folded into the conv before it, which changes nothing but float rounding.
 
 Feature maps returned by `forward_features` (for a 150x150 chip), each after its ReLU:
