@@ -211,8 +211,8 @@ def test_blend_read_only_frame():
 @pytest.mark.parametrize("change, error, message", [
     (dict(matrices=np.zeros((2, 3))), ValueError, "invertible"),
     (dict(matrices=np.array([["a", "b", "c"], ["d", "e", "f"]])), TypeError, "float array"),
-    (dict(size=0), ValueError, "positive int"),
-    (dict(size=12.5), ValueError, "positive int"),
+    (dict(size=1), ValueError, "int >= 2"),
+    (dict(size=12.5), ValueError, "int >= 2"),
     (dict(out=np.zeros((1, 3, 16, 16), np.float64)), TypeError, "float32"),
     (dict(out=np.zeros((1, 3, 8, 8), np.float32)), ValueError, r"out must have shape \(1,3,16,16\)"),
     (dict(frame=np.zeros((10, 10, 4), np.uint8)), ValueError, "HxWx3"),

@@ -127,7 +127,7 @@ void blend_cpu(const py::array& frame, const py::array& images, const py::array&
 void warp_cuda(std::uintptr_t frame, int height, int width, int channels, const py::array& matrices,
                std::uintptr_t out, int size, bool blue_first, std::uintptr_t stream) {
   check_frame_geometry(height, width, channels);
-  if (size < 1) throw py::value_error("size must be >= 1, got " + std::to_string(size));
+  if (size < 2) throw py::value_error("size must be >= 2, got " + std::to_string(size));
   int count = matrix_count(matrices);
   auto faces = deid::plan_warp(static_cast<const double*>(matrices.data()), count);
   py::gil_scoped_release release;

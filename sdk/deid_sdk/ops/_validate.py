@@ -69,8 +69,8 @@ def check_invertible(matrices: np.ndarray) -> None:
 
 
 def check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+        raise ValueError(f"size must be an int >= 2 (crop side in pixels), got {size!r}")
     return int(size)
 
 
