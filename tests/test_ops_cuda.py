@@ -114,7 +114,8 @@ def _devices() -> list[Device]:
 
 
 def _compare_case(device: Device, case, stream=None) -> tuple[float, int]:
-    frame = device.put(case.frame)
+    frame, images, masks = device.put(case.frame), device.put(case.images), device.put(case.masks)
+    device.synchronize()  # the uploads ran on the library's stream; `stream` may be another one
     crops = ops.warp_to_crop(frame, case.matrices, case.size, case.pixel_format, impl="cuda", stream=stream)
     assert device.is_native(crops), type(crops)
     expected_crops = _ref.warp_to_crop(case.frame, case.matrices, case.size, case.pixel_format)
@@ -122,8 +123,8 @@ def _compare_case(device: Device, case, stream=None) -> tuple[float, int]:
 
     expected = _ref.blend_from_crop(case.frame.copy(), case.images, case.masks, case.matrices, case.hulls,
                                     case.feather, case.pixel_format)
-    returned = ops.blend_from_crop(frame, device.put(case.images), device.put(case.masks), case.matrices,
-                                   case.hulls, case.feather, case.pixel_format, impl="cuda", stream=stream)
+    returned = ops.blend_from_crop(frame, images, masks, case.matrices, case.hulls, case.feather, case.pixel_format,
+                                   impl="cuda", stream=stream)
     assert returned is frame
     blend_difference = check_blend(case, case.frame, expected, device.get(frame), f"{device.library}:{case.name}")
     return warp_difference, blend_difference
@@ -162,6 +163,7 @@ def test_cuda_out_argument_and_bare_interface_objects():
     for device in _devices():
         out = device.put(np.full((2, 3, 128, 128), np.nan, np.float32))
         bare_frame = BareCudaImage(device.put(case.frame))
+        device.synchronize()  # a bare object carries no stream: the kernels run on the legacy default stream
         assert ops.warp_to_crop(bare_frame, case.matrices, 128, "rgb", out=out) is out  # auto -> cuda
         check_crops(expected_crops, device.get(out), "out=")
         allocated = ops.warp_to_crop(bare_frame, case.matrices, 128, "rgb")  # allocated with CuPy or torch

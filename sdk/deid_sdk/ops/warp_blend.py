@@ -123,6 +123,10 @@ def _allocate_crops_like(frame, shape: tuple[int, ...]):
     if library == "torch":
         import torch
         return torch.empty(shape, dtype=torch.float32, device=frame.device)
+    if library == "cupy":
+        import cupy
+        with frame.device:  # the frame's GPU, not the current one
+            return cupy.empty(shape, dtype=cupy.float32)
     candidates = ["cupy", "torch"]
     for name in candidates:
         try:
