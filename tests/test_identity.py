@@ -184,6 +184,26 @@ def test_chip_is_dlibs_get_face_chip(dlib_faces):
 
 
 @pytest.mark.shared_data
+def test_chip_of_large_faces_follows_dlibs_pyramid(dlib_faces):
+    """Faces enlarged 2.6-12x (1-3 pyramid levels), some cut by the image border: still dlib's pixels exactly."""
+    import dlib
+
+    rng = np.random.default_rng(0)
+    lfw_faces = [face for face in dlib_faces if "lfw" in face.path.parts][:3]
+    for face in lfw_faces:
+        for scale in (2.6, 4.0, 7.5, 12.0):
+            image = cv2.resize(face.bgr[:, :, ::-1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+            cut = (rng.integers(0, 60) * scale).astype(int) if rng.random() < 0.5 else 0
+            image = np.ascontiguousarray(image[cut:, cut // 2:])
+            points = np.round(face.landmarks * scale + rng.random(2) * 3 - (cut // 2, cut)).astype(int)
+            shape = dlib.full_object_detection(dlib.rectangle(0, 0, 10, 10), [dlib.point(*p) for p in points])
+            expected = dlib.get_face_chip(image, shape, 150, 0.25)
+            chip = extract_dlib_chip(image, points.astype(np.float64))
+            assert np.abs(chip.astype(int) - expected).max() <= 1, (face.path.name, scale, cut)
+            assert (chip != expected).mean() < 1e-3
+
+
+@pytest.mark.shared_data
 def test_descriptor_matches_dlib_from_image_and_landmarks(dlib_faces, encoder):
     ours = np.stack([encoder.embed(face.bgr, face.landmarks) for face in dlib_faces])
     theirs = np.stack([face.descriptor for face in dlib_faces])

@@ -12,9 +12,12 @@ chip `face_recognition_model_v1.compute_face_descriptor(img, shape)` feeds its n
   k = (150*s - 1) / 149.
 - Sampling: bilinear in double precision, truncated to uint8; a pixel whose 2x2 neighbourhood leaves the image
   is 0.
-- Very large faces: when the chip's source rectangle is more than twice the chip's size, dlib first shrinks the
-  image with its pyramid; that is not reproduced here (such faces are sampled directly, which aliases: faces
-  wider than ~200 px between the eye corners). The test data (LFW, UTKFace) never reaches it.
+- Large faces (source rectangle over ~2x the chip, i.e. 300 px for 150): dlib first shrinks the image with its
+  pyramid, as many halvings as keep the rectangle above the chip's area: it crops the chip's bounding box
+  (corners rounded, grown by 2, 6, 14, ... px for 1, 2, 3 levels, clipped to the image), filters it with the
+  separable [1 4 6 4 1]/16 kernel keeping every second sample (output size (n - 3) // 2, integer sums truncated),
+  maps the chip through its `point_down` (x -> (x - 2.5) / 2, y -> (y - 1.5) / 2 per level) and samples the
+  smallest level. Reproduced here pixel for pixel (tests/test_identity.py).
 
 `crop_to_dlib_chip_image(crop)` is the fast path: the SDK's 128x128 canonical crop resampled to the chip with
 the fixed `align.crop_to_dlib_chip()` geometry (bilinear, border replicate, float output, no rounding), the
@@ -57,6 +60,8 @@ def dlib_chip_to_image(landmarks68: np.ndarray, size: int = CHIP_SIZE,
 def _sample_bilinear_truncated(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
     """dlib's interpolate_bilinear + transform_image: double-precision weights, truncation, 0 outside."""
     height, width = image.shape[:2]
+    if height < 2 or width < 2:
+        return np.zeros((size, size) + image.shape[2:], np.uint8)
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
     x = chip_to_image[0, 0] * cols + chip_to_image[0, 1] * rows + chip_to_image[0, 2]
     y = chip_to_image[1, 0] * cols + chip_to_image[1, 1] * rows + chip_to_image[1, 2]
@@ -78,11 +83,58 @@ def _sample_bilinear_truncated(image: np.ndarray, chip_to_image: np.ndarray, siz
     return chip
 
 
+def _pyramid_down_uint8(image: np.ndarray) -> np.ndarray:
+    """dlib's pyramid_down<2> on a uint8 image: [1 4 6 4 1] x [1 4 6 4 1] / 256, every second sample, truncated."""
+    pixels = image.astype(np.int64)
+    out_h, out_w = max((image.shape[0] - 3) // 2, 0), max((image.shape[1] - 3) // 2, 0)
+    taps = (1, 4, 6, 4, 1)
+    rows = sum(weight * pixels[j:j + 2 * out_h:2] for j, weight in enumerate(taps))
+    both = sum(weight * rows[:, j:j + 2 * out_w:2] for j, weight in enumerate(taps))
+    return (both >> 8).astype(np.uint8)
+
+
+def _pyramid_levels(chip_to_image: np.ndarray, size: int) -> int:
+    """How many times dlib halves the image before sampling this chip."""
+    step = float(np.hypot(chip_to_image[0, 0], chip_to_image[1, 0]))
+    width = step * (size - 1) + 1  # the source rectangle's width (dlib counts both end pixels)
+    width = (width - 1) / 2 + 1
+    levels = 0
+    while width * width > size * size:
+        width = (width - 1) / 2 + 1
+        levels += 1
+    return levels
+
+
+def _shrink_for_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pyramid level dlib samples a large face from, and the chip's mapping into it."""
+    levels = _pyramid_levels(chip_to_image, size)
+    if levels == 0:
+        return image, chip_to_image
+    grow = 2
+    for _ in range(levels):
+        grow = grow * 2 + 2
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    corners = corners @ chip_to_image[:, :2].T + chip_to_image[:, 2]
+    low = np.floor(corners.min(axis=0) + 0.5).astype(int) - grow
+    high = np.floor(corners.max(axis=0) + 0.5).astype(int) + grow
+    left, top = max(low[0], 0), max(low[1], 0)
+    right, bottom = min(high[0], image.shape[1] - 1), min(high[1], image.shape[0] - 1)
+    level = image[top:bottom + 1, left:right + 1] if right >= left and bottom >= top else image[:0, :0]
+    matrix = chip_to_image.copy()
+    matrix[:, 2] -= (left, top)
+    for _ in range(levels):
+        level = _pyramid_down_uint8(level)
+        matrix = matrix / 2
+        matrix[:, 2] -= (1.25, 0.75)  # dlib's point_down: x -> (x - 2.5) / 2, y -> (y - 1.5) / 2
+    return level, matrix
+
+
 def extract_dlib_chip(image_rgb: np.ndarray, landmarks68: np.ndarray, size: int = CHIP_SIZE,
                       padding: float = align.DLIB_CHIP_PADDING) -> np.ndarray:
     """dlib.get_face_chip(image, shape, size, padding): HxWx3 uint8 (RGB) + 68x2 landmarks -> size x size x 3 uint8."""
     _check_image(image_rgb, "image_rgb")
-    return _sample_bilinear_truncated(image_rgb, dlib_chip_to_image(landmarks68, size, padding), size)
+    level, chip_to_level = _shrink_for_chip(image_rgb, dlib_chip_to_image(landmarks68, size, padding), size)
+    return _sample_bilinear_truncated(level, chip_to_level, size)
 
 
 def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
