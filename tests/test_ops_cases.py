@@ -29,7 +29,7 @@ class Case:
     hulls: list = field(default_factory=list)
     images: np.ndarray | None = None       # (N,3,S,S) float32
     masks: np.ndarray | None = None        # (N,1,S,S) float32
-    feather: float = 4.0
+    feather: float | np.ndarray = 4.0  # one number or one per face
     pixel_format: str = "bgr"
     size: int = 128
 
@@ -96,6 +96,7 @@ def parity_cases(seed=0) -> list[Case]:
     cases.append(random_case(rng, "affine-shear-n4", 4, "bgr", affine=True))
     cases.append(random_case(rng, "hard-edge-n4", 4, "rgb", feather=0.0))
     cases.append(random_case(rng, "wide-feather-n4", 4, "rgba", feather=15.0))
+    cases.append(random_case(rng, "feather-per-face-n4", 4, "bgra", feather=np.array([0.0, 2.0, 4.0, 10.0])))
     cases.append(random_case(rng, "tiny-faces-n4", 4, "bgr", face_range=(4, 10), outside=0.0))
     cases.append(random_case(rng, "huge-faces-n1", 1, "bgr", face_range=(400, 900), outside=0.0))
     cases.append(random_case(rng, "far-outside-n4", 4, "bgr", outside=3.0))
@@ -121,14 +122,13 @@ def ambiguous_pixels(case: Case) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     ambiguous = np.zeros((height, width), dtype=bool)
     last = case.size - 1
-    for matrix, hull in zip(case.matrices, case.hulls):
+    feathers = np.broadcast_to(np.asarray(case.feather, dtype=np.float64), (len(case.matrices),))
+    for matrix, hull, feather in zip(case.matrices, case.hulls, feathers):
         u = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
         v = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
-        near_border = np.zeros_like(ambiguous)
         for coordinate in (u, v):
-            near_border |= (np.abs(coordinate) < AMBIGUITY_PX) | (np.abs(coordinate - last) < AMBIGUITY_PX)
-        ambiguous |= near_border
-        if case.feather <= 0:
+            ambiguous |= (np.abs(coordinate) < AMBIGUITY_PX) | (np.abs(coordinate - last) < AMBIGUITY_PX)
+        if feather <= 0:
             distance = _ref.hull_signed_distance(np.asarray(hull).reshape(-1, 2), x, y)
             if distance is not None:
                 ambiguous |= np.abs(distance) < AMBIGUITY_PX

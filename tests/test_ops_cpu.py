@@ -189,6 +189,8 @@ def _blend_arguments():
     (dict(hulls=[np.zeros((5, 2))]), ValueError, "list of 2 polygons"),
     (dict(hulls=[np.zeros((2, 2)), np.zeros((5, 2))]), ValueError, "K >= 3"),
     (dict(feather="soft"), TypeError, "feather"),
+    (dict(feather=[1.0, 2.0, 3.0]), ValueError, "sequence of 2 numbers"),
+    (dict(feather=np.inf), ValueError, "finite"),
     (dict(impl="gpu"), ValueError, "impl must be one of"),
     (dict(impl="cuda"), TypeError, "__cuda_array_interface__"),
 ])
@@ -238,7 +240,10 @@ def test_compiled_module_guards_memory_on_direct_calls():
         _C.warp_to_crop_cpu(frame.astype(np.float32), matrices, np.zeros((1, 3, 8, 8), np.float32), True)
     with pytest.raises(ValueError, match="hull_offsets"):
         _C.blend_from_crop_cpu(frame, np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 1, 8, 8), np.float32),
-                               matrices, np.zeros((3, 2)), np.array([0, 9], np.int64), 4.0, True)
+                               matrices, np.zeros((3, 2)), np.array([0, 9], np.int64), np.array([4.0]), True)
+    with pytest.raises(ValueError, match="feathers"):
+        _C.blend_from_crop_cpu(frame, np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 1, 8, 8), np.float32),
+                               matrices, np.zeros((3, 2)), np.array([0, 3], np.int64), np.array([4.0, 1.0]), True)
 
 
 @needs_compiled

@@ -76,9 +76,13 @@ void check_frame_geometry(int height, int width, int channels) {
 }
 
 deid::BlendPlan blend_plan(const py::array& matrices, int count, const py::array& hull_points,
-                           const py::array& hull_offsets, int height, int width) {
+                           const py::array& hull_offsets, const py::array& feathers, int height, int width) {
   require<double>(hull_points, "hull_points", 2, false);
   require<std::int64_t>(hull_offsets, "hull_offsets", 1, false);
+  require<double>(feathers, "feathers", 1, false);
+  if (feathers.shape(0) != count) {
+    throw py::value_error("feathers must have shape (" + std::to_string(count) + ",), got " + shape_text(feathers));
+  }
   if (hull_points.shape(1) != 2 || hull_offsets.shape(0) != count + 1) {
     throw py::value_error("hull_points must be (P,2) and hull_offsets (N+1,), got " + shape_text(hull_points) +
                           " and " + shape_text(hull_offsets));
@@ -90,7 +94,8 @@ deid::BlendPlan blend_plan(const py::array& matrices, int count, const py::array
     }
   }
   return deid::plan_blend(static_cast<const double*>(matrices.data()), count,
-                          static_cast<const double*>(hull_points.data()), offsets, height, width);
+                          static_cast<const double*>(hull_points.data()), offsets,
+                          static_cast<const double*>(feathers.data()), height, width);
 }
 
 void warp_cpu(const py::array& frame, const py::array& matrices, const py::array& out, bool blue_first, int threads) {
@@ -107,21 +112,22 @@ void warp_cpu(const py::array& frame, const py::array& matrices, const py::array
 }
 
 void blend_cpu(const py::array& frame, const py::array& images, const py::array& masks, const py::array& matrices,
-               const py::array& hull_points, const py::array& hull_offsets, float feather, bool blue_first,
-               int threads) {
+               const py::array& hull_points, const py::array& hull_offsets, const py::array& feathers,
+               bool blue_first, int threads) {
   FrameShape shape = frame_shape(frame, true);
   int count = matrix_count(matrices);
   require<float>(images, "images", 4, false);
   int size = static_cast<int>(images.shape(2));
   require_batch(images, "images", count, 3, size, false);
   require_batch(masks, "masks", count, 1, size, false);
-  deid::BlendPlan plan = blend_plan(matrices, count, hull_points, hull_offsets, shape.height, shape.width);
+  deid::BlendPlan plan =
+      blend_plan(matrices, count, hull_points, hull_offsets, feathers, shape.height, shape.width);
   auto* pixels = static_cast<std::uint8_t*>(const_cast<void*>(frame.data()));
   const auto* image_data = static_cast<const float*>(images.data());
   const auto* mask_data = static_cast<const float*>(masks.data());
   py::gil_scoped_release release;
   deid::blend_from_crop_cpu(pixels, shape.width, shape.channels, blue_first, plan, image_data, mask_data, size,
-                            feather, threads);
+                            threads);
 }
 
 void warp_cuda(std::uintptr_t frame, int height, int width, int channels, const py::array& matrices,
@@ -136,13 +142,13 @@ void warp_cuda(std::uintptr_t frame, int height, int width, int channels, const 
 
 void blend_cuda(std::uintptr_t frame, int height, int width, int channels, std::uintptr_t images,
                 std::uintptr_t masks, int size, const py::array& matrices, const py::array& hull_points,
-                const py::array& hull_offsets, float feather, bool blue_first, std::uintptr_t stream) {
+                const py::array& hull_offsets, const py::array& feathers, bool blue_first, std::uintptr_t stream) {
   check_frame_geometry(height, width, channels);
   if (size < 2) throw py::value_error("size must be >= 2, got " + std::to_string(size));
   int count = matrix_count(matrices);
-  deid::BlendPlan plan = blend_plan(matrices, count, hull_points, hull_offsets, height, width);
+  deid::BlendPlan plan = blend_plan(matrices, count, hull_points, hull_offsets, feathers, height, width);
   py::gil_scoped_release release;
-  deid::blend_from_crop_cuda(frame, width, channels, blue_first, plan, images, masks, size, feather, stream);
+  deid::blend_from_crop_cuda(frame, width, channels, blue_first, plan, images, masks, size, stream);
 }
 
 }  // namespace
@@ -163,13 +169,13 @@ PYBIND11_MODULE(_C, m) {
         "Crops (N,3,S,S) float32 RGB in [-1,1] into `out` from an HxWxC uint8 frame; matrices (N,2,3) float64 "
         "frame->crop.");
   m.def("blend_from_crop_cpu", &blend_cpu, py::arg("frame"), py::arg("images"), py::arg("masks"),
-        py::arg("matrices"), py::arg("hull_points"), py::arg("hull_offsets"), py::arg("feather"),
+        py::arg("matrices"), py::arg("hull_points"), py::arg("hull_offsets"), py::arg("feathers"),
         py::arg("blue_first"), py::arg("threads") = 0, "Blend generated crops into the frame in place.");
   m.def("warp_to_crop_cuda", &warp_cuda, py::arg("frame_pointer"), py::arg("height"), py::arg("width"),
         py::arg("channels"), py::arg("matrices"), py::arg("out_pointer"), py::arg("size"), py::arg("blue_first"),
         py::arg("stream") = 0, "CUDA warp_to_crop on device pointers, queued on `stream`.");
   m.def("blend_from_crop_cuda", &blend_cuda, py::arg("frame_pointer"), py::arg("height"), py::arg("width"),
         py::arg("channels"), py::arg("images_pointer"), py::arg("masks_pointer"), py::arg("size"),
-        py::arg("matrices"), py::arg("hull_points"), py::arg("hull_offsets"), py::arg("feather"),
+        py::arg("matrices"), py::arg("hull_points"), py::arg("hull_offsets"), py::arg("feathers"),
         py::arg("blue_first"), py::arg("stream") = 0, "CUDA blend_from_crop on device pointers, queued on `stream`.");
 }

@@ -20,7 +20,7 @@ void warp_to_crop_cpu(const std::uint8_t* frame, int height, int width, int chan
 }
 
 void blend_from_crop_cpu(std::uint8_t* frame, int width, int channels, bool blue_first, const BlendPlan& plan,
-                         const float* images, const float* masks, int size, float feather, int threads) {
+                         const float* images, const float* masks, int size, int threads) {
   const std::int64_t plane = static_cast<std::int64_t>(size) * size;
   // Each row belongs to one thread, which applies the faces in order: overlapping faces blend as in the reference.
   parallel_rows(plan.row_begin, plan.row_end, threads, [&](int y) {
@@ -34,12 +34,12 @@ void blend_from_crop_cpu(std::uint8_t* frame, int width, int channels, bool blue
       // Outside the outer run the weight is 0; inside the inner run it is 1; only the rim needs the edge tests.
       int outer_first, outer_last, inner_first, inner_last;
       hull_row_span(edges, face.edge_count, dy, -kSpanMargin, last_dx, &outer_first, &outer_last);
-      hull_row_span(edges, face.edge_count, dy, std::max(feather, 0.0f) + kSpanMargin, last_dx, &inner_first,
+      hull_row_span(edges, face.edge_count, dy, std::max(face.feather, 0.0f) + kSpanMargin, last_dx, &inner_first,
                     &inner_last);
       std::uint8_t* box_row = frame_row + face.x0 * channels;
       for (int dx = outer_first; dx <= outer_last; ++dx) {
         const bool inside = dx >= inner_first && dx <= inner_last;
-        const float weight = inside ? 1.0f : hull_weight(edges, face.edge_count, float(dx), float(dy), feather);
+        const float weight = inside ? 1.0f : hull_weight(edges, face.edge_count, float(dx), float(dy), face.feather);
         blend_pixel_weighted(box_row + dx * channels, blue_first, face, weight, image, mask, size, dx, dy);
       }
     }

@@ -12,6 +12,6 @@ void warp_to_crop_cpu(const std::uint8_t* frame, int height, int width, int chan
 
 // In place on frame; images: count x 3 x size x size, masks: count x size x size (float32).
 void blend_from_crop_cpu(std::uint8_t* frame, int width, int channels, bool blue_first, const BlendPlan& plan,
-                         const float* images, const float* masks, int size, float feather, int threads);
+                         const float* images, const float* masks, int size, int threads);
 
 }  // namespace deid

@@ -41,7 +41,7 @@ __global__ void warp_kernel(const std::uint8_t* frame, int height, int width, in
 }
 
 __global__ void blend_kernel(std::uint8_t* frame, int width, int channels, bool blue_first, const float* images,
-                             const float* masks, int size, float feather, const BlendLaunch launch) {
+                             const float* masks, int size, const BlendLaunch launch) {
   __shared__ HullEdge edges[kMaxBlendEdges];
   const BlendFace face = launch.faces[blockIdx.z];
   const int thread = threadIdx.y * kBlockX + threadIdx.x;
@@ -53,7 +53,7 @@ __global__ void blend_kernel(std::uint8_t* frame, int width, int channels, bool 
   if (x > face.x1 || y > face.y1) return;
   const std::int64_t plane = static_cast<std::int64_t>(size) * size;
   blend_pixel(frame + (static_cast<std::int64_t>(y) * width + x) * channels, blue_first, face, edges,
-              images + face.crop_index * 3 * plane, masks + face.crop_index * plane, size, dx, dy, feather);
+              images + face.crop_index * 3 * plane, masks + face.crop_index * plane, size, dx, dy);
 }
 
 void check(cudaError_t status, const std::string& what) {
@@ -125,7 +125,7 @@ void warp_to_crop_cuda(std::uintptr_t frame, int height, int width, int channels
 }
 
 void blend_from_crop_cuda(std::uintptr_t frame, int width, int channels, bool blue_first, const BlendPlan& plan,
-                          std::uintptr_t images, std::uintptr_t masks, int size, float feather, std::uintptr_t stream) {
+                          std::uintptr_t images, std::uintptr_t masks, int size, std::uintptr_t stream) {
   if (plan.faces.empty()) return;
   DeviceScope scope(frame, "frame");
   scope.expect_same_device(images, "images");
@@ -157,7 +157,7 @@ void blend_from_crop_cuda(std::uintptr_t frame, int width, int channels, bool bl
     dim3 grid((max_width + kBlockX - 1) / kBlockX, (max_height + kBlockY - 1) / kBlockY, count);
     blend_kernel<<<grid, dim3(kBlockX, kBlockY), 0, as_stream(stream)>>>(
         reinterpret_cast<std::uint8_t*>(frame), width, channels, blue_first, reinterpret_cast<const float*>(images),
-        reinterpret_cast<const float*>(masks), size, feather, launch);
+        reinterpret_cast<const float*>(masks), size, launch);
     check(cudaGetLastError(), "blend_from_crop launch");
   }
 }

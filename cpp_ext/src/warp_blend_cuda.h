@@ -13,6 +13,6 @@ void warp_to_crop_cuda(std::uintptr_t frame, int height, int width, int channels
                        const std::vector<WarpFace>& faces, std::uintptr_t out, int size, std::uintptr_t stream);
 
 void blend_from_crop_cuda(std::uintptr_t frame, int width, int channels, bool blue_first, const BlendPlan& plan,
-                          std::uintptr_t images, std::uintptr_t masks, int size, float feather, std::uintptr_t stream);
+                          std::uintptr_t images, std::uintptr_t masks, int size, std::uintptr_t stream);
 
 }  // namespace deid

@@ -16,7 +16,7 @@ void warp_to_crop_cuda(std::uintptr_t, int, int, int, bool, const std::vector<Wa
   no_cuda();
 }
 void blend_from_crop_cuda(std::uintptr_t, int, int, bool, const BlendPlan&, std::uintptr_t, std::uintptr_t, int,
-                          float, std::uintptr_t) {
+                          std::uintptr_t) {
   no_cuda();
 }
 #endif

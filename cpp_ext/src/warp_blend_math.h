@@ -24,6 +24,7 @@ struct BlendFace {
   int x0, y0, x1, y1;          // inclusive pixel box of the hull, clipped to the frame
   int crop_index;              // which image/mask of the batch
   int edge_begin, edge_count;  // slice of the HullEdge array
+  float feather;               // hull edge ramp in pixels (<= 0: hard edge)
   float u0, v0;                // crop coordinates of pixel (x0, y0)
   float du_dx, du_dy, dv_dx, dv_dy;
 };
@@ -151,8 +152,8 @@ DEID_HD void blend_pixel_weighted(std::uint8_t* pixel, bool blue_first, const Bl
 
 // The same with the hull weight tested per pixel (the CUDA kernel's path).
 DEID_HD void blend_pixel(std::uint8_t* pixel, bool blue_first, const BlendFace& face, const HullEdge* edges,
-                         const float* image, const float* mask, int size, int dx, int dy, float feather) {
-  const float weight = hull_weight(edges, face.edge_count, float(dx), float(dy), feather);
+                         const float* image, const float* mask, int size, int dx, int dy) {
+  const float weight = hull_weight(edges, face.edge_count, float(dx), float(dy), face.feather);
   blend_pixel_weighted(pixel, blue_first, face, weight, image, mask, size, dx, dy);
 }
 

@@ -31,7 +31,7 @@ int floor_clipped(double value, int low, int high) {
 }  // namespace
 
 BlendPlan plan_blend(const double* matrices, int count, const double* points, const std::int64_t* offsets,
-                     int height, int width) {
+                     const double* feathers, int height, int width) {
   BlendPlan plan;
   plan.row_begin = height;
   plan.row_end = 0;
@@ -55,6 +55,7 @@ BlendPlan plan_blend(const double* matrices, int count, const double* points, co
     if (face.x0 > face.x1 || face.y0 > face.y1 || std::fabs(doubled_area) < 1e-9) continue;
     const double orientation = doubled_area > 0 ? 1.0 : -1.0;
     face.crop_index = n;
+    face.feather = static_cast<float>(feathers[n]);
     face.edge_begin = static_cast<int>(plan.edges.size());
     for (int k = 0; k < vertex_count; ++k) {
       const double* p = hull + 2 * k;

@@ -18,8 +18,8 @@ struct BlendPlan {
   int row_begin = 0, row_end = 0;  // union of the boxes' rows, [begin, end)
 };
 
-// points: all hull vertices (x, y) concatenated; offsets: count + 1 prefix offsets into points.
+// points: all hull vertices (x, y) concatenated; offsets: count + 1 prefix offsets into points; feathers: count.
 BlendPlan plan_blend(const double* matrices, int count, const double* points, const std::int64_t* offsets,
-                     int height, int width);
+                     const double* feathers, int height, int width);
 
 }  // namespace deid

@@ -14,8 +14,8 @@ def warp_to_crop_cpu(frame: npt.NDArray[np.uint8], matrices: npt.NDArray[np.floa
 
 def blend_from_crop_cpu(frame: npt.NDArray[np.uint8], images: npt.NDArray[np.float32], masks: npt.NDArray[np.float32],
                         matrices: npt.NDArray[np.float64], hull_points: npt.NDArray[np.float64],
-                        hull_offsets: npt.NDArray[np.int64], feather: float, blue_first: bool,
-                        threads: int = 0) -> None:
+                        hull_offsets: npt.NDArray[np.int64], feathers: npt.NDArray[np.float64],
+                        blue_first: bool, threads: int = 0) -> None:
     """Blend generated crops into the frame in place."""
 
 def warp_to_crop_cuda(frame_pointer: int, height: int, width: int, channels: int, matrices: npt.NDArray[np.float64],
@@ -24,6 +24,6 @@ def warp_to_crop_cuda(frame_pointer: int, height: int, width: int, channels: int
 
 def blend_from_crop_cuda(frame_pointer: int, height: int, width: int, channels: int, images_pointer: int,
                          masks_pointer: int, size: int, matrices: npt.NDArray[np.float64],
-                         hull_points: npt.NDArray[np.float64], hull_offsets: npt.NDArray[np.int64], feather: float,
-                         blue_first: bool, stream: int = 0) -> None:
+                         hull_points: npt.NDArray[np.float64], hull_offsets: npt.NDArray[np.int64],
+                         feathers: npt.NDArray[np.float64], blue_first: bool, stream: int = 0) -> None:
     """CUDA blend_from_crop on device pointers, queued on `stream`."""

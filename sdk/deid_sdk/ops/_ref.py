@@ -110,15 +110,17 @@ def warp_to_crop(frame: np.ndarray, matrices, size: int = 128, pixel_format: str
 
 
 def blend_from_crop(frame: np.ndarray, images: np.ndarray, masks: np.ndarray, matrices, hulls,
-                    feather: float = 4.0, pixel_format: str = "bgr") -> np.ndarray:
-    """Blend generated crops back into `frame` in place (faces in order); returns `frame`."""
+                    feather=4.0, pixel_format: str = "bgr") -> np.ndarray:
+    """Blend generated crops back into `frame` in place (faces in order); returns `frame`.
+
+    `feather` is one number of pixels or one per face."""
     height, width, _, blue_first = _validate.check_numpy_frame(frame, pixel_format, writable=True)
     matrices = _validate.as_matrices(matrices)
     count = len(matrices)
     size = _validate.check_numpy_crop_batch("images", images, count, 3)
     _validate.check_numpy_crop_batch("masks", masks, count, 1, size)
     points, offsets = _validate.pack_hulls(hulls, count)
-    feather = _validate.check_feather(feather)
+    feathers = _validate.check_feathers(feather, count)
     for index, matrix in enumerate(matrices):
         hull = points[offsets[index]:offsets[index + 1]]
         box = hull_box(hull, height, width)
@@ -129,7 +131,7 @@ def blend_from_crop(frame: np.ndarray, images: np.ndarray, masks: np.ndarray, ma
         distance = hull_signed_distance(hull, x, y)
         if distance is None:
             continue
-        weight = hull_weight(distance, feather)
+        weight = hull_weight(distance, feathers[index])
         u = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
         v = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
         generated = (_bilinear_replicate(images[index].transpose(1, 2, 0), u, v) + 1.0) * 127.5  # RGB

@@ -97,14 +97,19 @@ def check_numpy_crop_batch(name: str, array, count: int, channels: int, size: in
     return result
 
 
-def check_feather(feather) -> float:
+def check_feathers(feather, count: int) -> np.ndarray:
+    """(N,) float64 edge ramps in pixels from one number or one per face."""
     try:
-        value = float(feather)
+        values = np.asarray(feather, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"feather must be a number of pixels, got {feather!r}") from None
-    if not np.isfinite(value):
+        raise TypeError(f"feather must be a number of pixels or one per face, got {feather!r}") from None
+    if values.ndim == 0:
+        values = np.full(count, float(values))
+    if values.shape != (count,):
+        raise ValueError(f"feather must be a number or a sequence of {count} numbers, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
         raise ValueError(f"feather must be finite, got {feather!r}")
-    return value
+    return np.ascontiguousarray(values)
 
 
 def pack_hulls(hulls, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -177,25 +177,26 @@ def warp_to_crop(frame, matrices, size: int = 128, pixel_format: str = "bgr", im
     return out
 
 
-def blend_from_crop(frame, images, masks, matrices, hulls, feather: float = 4.0, pixel_format: str = "bgr",
+def blend_from_crop(frame, images, masks, matrices, hulls, feather=4.0, pixel_format: str = "bgr",
                     impl: str = "auto", stream=None):
     """Blend generated faces back into `frame` in place, inside each face's feathered convex hull; returns `frame`.
 
     images: (N,3,S,S) float32 RGB in [-1, 1]; masks: (N,1,S,S) float32 in [0, 1]; hulls: N polygons (K,2) in frame
-    pixels. On the CUDA path images and masks must be CUDA arrays too.
+    pixels; feather: edge ramp in pixels (<= 0: hard edge), one number or one per face. On the CUDA path images
+    and masks must be CUDA arrays too.
     """
     chosen = _choose_impl("blend_from_crop", impl, frame)
     if chosen == "ref":
         return _ref.blend_from_crop(frame, images, masks, matrices, hulls, feather, pixel_format)
     matrices = _validate.as_matrices(matrices)
     count = len(matrices)
-    feather = _validate.check_feather(feather)
+    feathers = _validate.check_feathers(feather, count)
     if chosen == "cpu":
         _, _, _, blue_first = _validate.check_numpy_frame(frame, pixel_format, writable=True)
         size = _validate.check_numpy_crop_batch("images", images, count, 3)
         _validate.check_numpy_crop_batch("masks", masks, count, 1, size)
         points, offsets = _validate.pack_hulls(hulls, count)
-        _C.blend_from_crop_cpu(frame, images, masks, matrices, points, offsets, feather, blue_first, _num_threads)
+        _C.blend_from_crop_cpu(frame, images, masks, matrices, points, offsets, feathers, blue_first, _num_threads)
         return frame
     frame_info = _cuda_interface("frame", frame, writable=True)
     height, width, channels, blue_first = _validate.check_frame_geometry(
@@ -207,6 +208,6 @@ def blend_from_crop(frame, images, masks, matrices, hulls, feather: float = 4.0,
     points, offsets = _validate.pack_hulls(hulls, count)
     if count:
         _C.blend_from_crop_cuda(frame_info["pointer"], height, width, channels, image_info["pointer"],
-                                mask_info["pointer"], size, matrices, points, offsets, feather, blue_first,
+                                mask_info["pointer"], size, matrices, points, offsets, feathers, blue_first,
                                 _stream_handle(stream, frame))
     return frame
