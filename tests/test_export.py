@@ -127,3 +127,20 @@ def test_load_generator_reads_the_trainers_full_and_compact_checkpoints(tmp_path
 def test_load_generator_names_a_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         export.load_generator(tmp_path / "nothing.pt")
+
+
+def test_refresh_card_adds_figures_without_touching_the_model(exported, tmp_path):
+    import shutil
+
+    _, folder, entry = exported
+    copy = tmp_path / "models"
+    shutil.copytree(folder, copy)
+    figures = {"table": [{"measure": "dlib verifies output as input (d < 0.6)", "input": "100%", "output": "3.0%",
+                          "target": "<= 5%"}], "command": "python -m deid_train.quick_eval", "faces": [{"x": 1}]}
+    refreshed = export.refresh_card(copy, figures)
+    assert refreshed["sha256"] == entry["sha256"] and "faces" not in refreshed["figures"]
+    card = (copy / export.MODEL_CARD_FILE).read_text()
+    assert "| dlib verifies output as input (d < 0.6) | 100% | 3.0% | <= 5% |" in card
+    (copy / export.GENERATOR_FILE).write_bytes(b"corrupt")
+    with pytest.raises(ValueError, match="sha256"):
+        export.refresh_card(copy, figures)

@@ -373,23 +373,57 @@ def register(subparsers) -> None:
     """Add `export` to deid-train's subcommands."""
     parser = subparsers.add_parser("export", help="export the generator to ONNX with its manifest entry and model card",
                                    description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="trainer checkpoint (file or folder)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="trainer checkpoint: run folder, checkpoint.pt, or compact folder")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
     parser.add_argument("--figures", type=Path, default=None, help="JSON from quick_eval / deid-eval for the card")
     parser.add_argument("--check-shard", type=Path, default=None,
                         help="crop pack whose first crops are used for the torch/onnxruntime check (default: random)")
+    parser.add_argument("--card-only", action="store_true",
+                        help="no export: add --figures to the existing manifest entry and rewrite the model card")
     parser.set_defaults(handler=run_export)
 
 
+def refresh_card(out_dir: Path, figures: dict) -> dict:
+    """Put evaluation figures into the generator's manifest entry and rewrite its model card (file unchanged)."""
+    manifest_path = Path(out_dir) / MANIFEST_FILE
+    model_path = Path(out_dir) / GENERATOR_FILE
+    if not manifest_path.is_file() or not model_path.is_file():
+        raise FileNotFoundError(f"expected {model_path} and {manifest_path} (run `deid-train export` first)")
+    entries = [m for m in json.loads(manifest_path.read_text())["models"] if m.get("file") == GENERATOR_FILE]
+    if not entries:
+        raise ValueError(f"{manifest_path} has no entry for {GENERATOR_FILE}; export it first")
+    entry = entries[0]
+    if entry["sha256"] != _sha256(model_path):
+        raise ValueError(f"{model_path} does not match its manifest entry (sha256): export it again")
+    entry["figures"] = _jsonable(_summary_figures(figures))
+    update_manifest(manifest_path, entry)
+    (Path(out_dir) / MODEL_CARD_FILE).write_text(model_card(entry))
+    return entry
+
+
+def _summary_figures(figures: dict) -> dict:
+    """The evaluation summary without per-face rows."""
+    return {key: value for key, value in figures.items() if key != "faces"}
+
+
 def run_export(args: argparse.Namespace) -> int:
-    generator, metadata = load_generator(args.checkpoint)
     figures = json.loads(args.figures.read_text()) if args.figures else None
+    if args.card_only:
+        if figures is None:
+            raise ValueError("--card-only needs --figures FILE.json (from quick_eval or deid-eval)")
+        entry = refresh_card(args.out, figures)
+        print(f"model card and manifest figures refreshed for {entry['file']}")
+        return 0
+    if args.checkpoint is None:
+        raise ValueError("expected --checkpoint (a run folder, checkpoint.pt or compact folder), got none")
+    generator, metadata = load_generator(args.checkpoint)
     crops = None
     if args.check_shard is not None:
         from deid_train.shard import load_shard_images
 
         crops = load_shard_images(args.check_shard, limit=8).astype(np.float32) / 127.5 - 1.0
-    entry = export_generator(generator, args.out, metadata, crops, figures)
+    entry = export_generator(generator, args.out, metadata, crops, _summary_figures(figures) if figures else None)
     print(json.dumps({key: entry[key] for key in ("file", "sha256", "bytes", "parameters", "export_check", "training")},
                      indent=1))
     return 0
