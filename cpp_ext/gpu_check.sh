@@ -87,7 +87,7 @@ else
 fi
 
 step "benchmark"
-timeout 240 "$PYTHON" cpp_ext/bench.py --repeats 30 || failures=$((failures + 1))
+timeout 240 "$PYTHON" cpp_ext/bench.py --repeats 20 || failures=$((failures + 1))
 
 echo
 if [ "$failures" = 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL ($failures step(s))"; fi
