@@ -5,12 +5,13 @@ resuming from it gives the identical next step.
 
 Compact (a folder of `compact_000.npz`, `compact_001.npz`, ...): the weights of G and D in bfloat16 (stored as
 uint16 bit patterns, numpy has no bf16) and the Adam moments chosen by `moments`:
-  "both"   exp_avg and exp_avg_sq (bf16);
-  "second" exp_avg_sq only (default). With beta1 = 0.5 the first moment is an average over the last ~2 steps:
-           it rebuilds itself at once, while the second (beta2 = 0.99, ~100 steps) would restart with
-           oversized updates. Saves a third of the bytes, which matters when the checkpoint must travel
-           beside the shard within 64 MiB;
-  "none"   weights only (Adam restarts; avoid).
+  "both"    exp_avg and exp_avg_sq in bf16 (57 MB for G + D);
+  "second"  exp_avg_sq only, bf16 (38 MB). With beta1 = 0.5 the first moment is an average over the last ~2
+            steps: it rebuilds itself at once, while the second (beta2 = 0.99, ~100 steps) would restart with
+            oversized updates;
+  "second8" exp_avg_sq only, as 8-bit codes of log2(v) per tensor (28 MB; v within ~5%, the update within ~3%):
+            the default, so that checkpoint + shard + dlib weights travel together within 64 MiB;
+  "none"    weights only (19 MB); Adam restarts from zero (its own bias correction, as at step 0).
 Part 0 also holds `meta` (JSON as uint8: step, lambda stage, config, Adam step counts, tensor index) and the
 RNG states. Each part stays under `part_bytes` so it comes back from a GPU window (files <= 16 MiB).
 """
@@ -72,9 +73,33 @@ def _from_bf16_bits(bits: np.ndarray, shape) -> torch.Tensor:
     return torch.from_numpy(bits.view(np.int16).copy()).view(torch.bfloat16).float().reshape(shape)
 
 
+MOMENTS_KEPT = {"both": ("exp_avg", "exp_avg_sq"), "second": ("exp_avg_sq",), "second8": ("exp_avg_sq",), "none": ()}
+LOG_CODES = 255   # code 0 = exactly zero, 1..255 = log2(v) quantized uniformly between the tensor's min and max
+
+
+def _log8_encode(tensor: torch.Tensor) -> tuple[np.ndarray, float, float]:
+    values = tensor.detach().float().cpu().numpy().ravel()
+    positive = values > 0
+    codes = np.zeros(values.shape, np.uint8)
+    if not positive.any():
+        return codes, 0.0, 0.0
+    logs = np.log2(values[positive].astype(np.float64))
+    low, high = float(logs.min()), float(logs.max())
+    scale = (high - low) / (LOG_CODES - 1) if high > low else 1.0
+    codes[positive] = np.round((logs - low) / scale).astype(np.int64) + 1
+    return codes, low, scale
+
+
+def _log8_decode(codes: np.ndarray, low: float, scale: float, shape) -> torch.Tensor:
+    values = np.where(codes > 0, np.exp2(low + (codes.astype(np.float64) - 1) * scale), 0.0)
+    return torch.from_numpy(values.astype(np.float32)).reshape(shape)
+
+
 def compact_tensors(models: dict, optimizers: dict, moments: str) -> dict[str, torch.Tensor]:
     """Flat {name: tensor} of what the compact checkpoint stores (model params/buffers, chosen moments)."""
-    keep = {"both": ("exp_avg", "exp_avg_sq"), "second": ("exp_avg_sq",), "none": ()}[moments]
+    if moments not in MOMENTS_KEPT:
+        raise ValueError(f"expected moments in {sorted(MOMENTS_KEPT)}, got {moments!r}")
+    keep = MOMENTS_KEPT[moments]
     tensors = {}
     for model_name, model in models.items():
         for key, value in model.state_dict().items():
@@ -108,8 +133,13 @@ def save_compact(folder: str | Path, models: dict, optimizers: dict, meta: dict,
              "rng": np.frombuffer(rng_buffer.getvalue(), np.uint8)}
     parts: list[dict[str, np.ndarray]] = [first]
     sizes = [sum(a.nbytes for a in first.values())]
+    log8 = {}
     for name, tensor in tensors.items():
-        bits = _bf16_bits(tensor)
+        if moments == "second8" and "/exp_avg_sq/" in name:
+            bits, low, scale = _log8_encode(tensor)
+            log8[name] = [low, scale]
+        else:
+            bits = _bf16_bits(tensor)
         if bits.nbytes > part_bytes:
             raise ValueError(f"tensor {name} ({bits.nbytes} bytes) does not fit one part of {part_bytes} bytes")
         if sizes[-1] + bits.nbytes > part_bytes - 64 * 1024:   # leave room for the npz headers
@@ -117,6 +147,7 @@ def save_compact(folder: str | Path, models: dict, optimizers: dict, meta: dict,
             sizes.append(0)
         parts[-1][name.replace("/", "|")] = bits
         sizes[-1] += bits.nbytes
+    first["meta"] = np.frombuffer(json.dumps({**header, "log8": log8}).encode(), np.uint8)
     for old in folder.glob(f"{COMPACT_PREFIX}*.npz"):
         old.unlink()
     paths = []
@@ -149,12 +180,20 @@ def load_compact(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor], dic
     if missing:
         raise FileNotFoundError(f"compact checkpoint in {folder} lacks {len(missing)} tensors (a part is missing?), "
                                 f"e.g. {missing[0]}")
-    tensors = {name: _from_bf16_bits(arrays[name.replace("/", "|")], shape) for name, shape in meta["index"].items()}
+    log8 = meta.get("log8", {})
+    tensors = {}
+    for name, shape in meta["index"].items():
+        stored = arrays[name.replace("/", "|")]
+        tensors[name] = _log8_decode(stored, *log8[name], shape) if name in log8 else _from_bf16_bits(stored, shape)
     return meta, tensors, rng
 
 
 def restore_compact(tensors: dict[str, torch.Tensor], meta: dict, models: dict, optimizers: dict) -> None:
-    """Load weights and the stored Adam moments into freshly built models/optimizers (moments not stored = 0)."""
+    """Load weights and the stored Adam moments into freshly built models/optimizers.
+
+    A missing first moment starts at 0 (beta1 = 0.5 refills it within steps); without a stored second moment
+    the optimizer state is left empty, so Adam restarts with its own bias correction (no oversized steps).
+    """
     for model_name, model in models.items():
         prefix = f"{model_name}/weights/"
         state = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
@@ -162,11 +201,12 @@ def restore_compact(tensors: dict[str, torch.Tensor], meta: dict, models: dict, 
         optimizer = optimizers[model_name]
         step = torch.tensor(float(meta["adam_steps"].get(model_name, 0.0)))
         for name, param in model.named_parameters():
-            entry = {"step": step.clone(), "exp_avg": torch.zeros_like(param),
-                     "exp_avg_sq": torch.zeros_like(param)}
-            for moment in ("exp_avg", "exp_avg_sq"):
-                key = f"{model_name}/{moment}/{name}"
-                if key in tensors:
-                    entry[moment] = tensors[key].to(param.device, param.dtype)
-            if step.item() > 0:
-                optimizer.state[param] = entry
+            second = tensors.get(f"{model_name}/exp_avg_sq/{name}")
+            if second is None or step.item() == 0:
+                continue
+            first = tensors.get(f"{model_name}/exp_avg/{name}")
+            optimizer.state[param] = {
+                "step": step.clone(),
+                "exp_avg": torch.zeros_like(param) if first is None else first.to(param.device, param.dtype),
+                "exp_avg_sq": second.to(param.device, param.dtype),
+            }

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in OPTIONAL_SUBCOMMANDS:
         try:
             module = importlib.import_module(module_name)
-        except ImportError as error:
+        except Exception as error:   # noqa: BLE001 - an optional subcommand must never break `train`
             skipped.append(f"{module_name.rsplit('.', 1)[1]} ({error})")
             continue
         module.register(subparsers)

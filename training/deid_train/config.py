@@ -77,7 +77,7 @@ class TrainConfig:
     bf16: bool = True                    # bf16 autocast (CUDA only)
     channels_last: bool = True           # CUDA only
     compile: bool = False                # torch.compile the generator/discriminator; falls back to eager on failure
-    compact_moments: str = "second"      # travelling checkpoint: Adam moments kept: both | second | none
+    compact_moments: str = "second8"     # travelling checkpoint's Adam moments: both | second | second8 | none
 
     def lambda_stage(self, step: int) -> int:
         """Index (0..3) of the ramp stage that `step` is in."""
@@ -99,8 +99,8 @@ class TrainConfig:
             raise ValueError(f"expected increasing --lambda-ramp-steps, got {self.lambda_ramp_steps}")
         if self.batch_size < 2:
             raise ValueError(f"expected --batch-size >= 2 (instance norm and mixup need a batch), got {self.batch_size}")
-        if self.compact_moments not in ("both", "second", "none"):
-            raise ValueError(f"expected --compact-moments both|second|none, got {self.compact_moments!r}")
+        if self.compact_moments not in ("both", "second", "second8", "none"):
+            raise ValueError(f"expected --compact-moments both|second|second8|none, got {self.compact_moments!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"expected --device auto|cpu|cuda, got {self.device!r}")
 
