@@ -25,6 +25,8 @@ same operation as `deid_train.identity_net.crops_to_chips`.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from deid_sdk import align
@@ -137,15 +139,9 @@ def extract_dlib_chip(image_rgb: np.ndarray, landmarks68: np.ndarray, size: int 
     return _sample_bilinear_truncated(level, chip_to_level, size)
 
 
-def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
-    """Fast path: a 128x128x3 uint8 canonical crop -> 150x150x3 float32 chip (same channel order, 0..255).
-
-    Bilinear with border replication, pixel centres at integer coordinates, not rounded: exactly what
-    `deid_train.identity_net.crops_to_chips` computes, so the SDK and training embed crops the same way.
-    """
-    _check_image(crop, "crop")
-    if crop.shape[:2] != (align.CROP_SIZE, align.CROP_SIZE):
-        raise ValueError(f"expected a {align.CROP_SIZE}x{align.CROP_SIZE}x3 crop, got {crop.shape}")
+@functools.lru_cache(maxsize=1)
+def _crop_to_chip_taps() -> tuple[np.ndarray, ...]:
+    """Fixed bilinear taps of the fast path: flat crop indices of the 4 neighbours and their weights."""
     chip_to_crop = align.invert_affine(align.crop_to_dlib_chip())
     rows, cols = np.mgrid[0:CHIP_SIZE, 0:CHIP_SIZE].astype(np.float64)
     last = align.CROP_SIZE - 1
@@ -153,9 +149,30 @@ def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
     y = np.clip(chip_to_crop[1, 0] * cols + chip_to_crop[1, 1] * rows + chip_to_crop[1, 2], 0, last)
     left = np.minimum(np.floor(x).astype(np.intp), last - 1)
     top = np.minimum(np.floor(y).astype(np.intp), last - 1)
-    lr = (x - left)[..., None]
-    tb = (y - top)[..., None]
-    pixels = crop.astype(np.float64)
-    value = ((1 - tb) * ((1 - lr) * pixels[top, left] + lr * pixels[top, left + 1])
-             + tb * ((1 - lr) * pixels[top + 1, left] + lr * pixels[top + 1, left + 1]))
-    return value.astype(np.float32)
+    lr, tb = x - left, y - top
+    index = (top * align.CROP_SIZE + left).ravel()
+    taps = np.stack([index, index + 1, index + align.CROP_SIZE, index + align.CROP_SIZE + 1])
+    weights = np.stack([(1 - tb) * (1 - lr), (1 - tb) * lr, tb * (1 - lr), tb * lr]).reshape(4, -1, 1)
+    return taps, weights.astype(np.float32)
+
+
+def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
+    """Fast path: 128x128x3 uint8 canonical crop(s) -> 150x150x3 float32 chip(s) (same channel order, 0..255).
+
+    Accepts one crop (128, 128, 3) or a batch (N, 128, 128, 3). Bilinear with border replication, pixel centres
+    at integer coordinates, not rounded: what `deid_train.identity_net.crops_to_chips` computes, so the SDK
+    and training embed crops the same way.
+    """
+    crops = np.asarray(crop)
+    single = crops.ndim == 3
+    if single:
+        crops = crops[None]
+    size = align.CROP_SIZE
+    if not isinstance(crop, np.ndarray) or crops.dtype != np.uint8 or crops.ndim != 4 \
+            or crops.shape[1:] != (size, size, 3):
+        raise ValueError(f"expected a {size}x{size}x3 uint8 crop (or N of them), got "
+                         f"{getattr(crop, 'shape', type(crop).__name__)} {getattr(crop, 'dtype', '')}")
+    taps, weights = _crop_to_chip_taps()
+    flat = crops.reshape(len(crops), size * size, 3).astype(np.float32)
+    chips = sum(weights[k] * flat[:, taps[k]] for k in range(4)).reshape(len(crops), CHIP_SIZE, CHIP_SIZE, 3)
+    return chips[0] if single else chips

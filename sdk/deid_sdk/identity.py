@@ -100,6 +100,6 @@ class IdentityEncoder:
         if crops_bgr.ndim != 4 or crops_bgr.shape[1:] != expected or crops_bgr.dtype != np.uint8:
             raise ValueError(f"expected crops N x {expected[0]} x {expected[1]} x 3 uint8 BGR, "
                              f"got {crops_bgr.shape} {crops_bgr.dtype}")
-        chips = np.stack([crop_to_dlib_chip_image(crop[:, :, ::-1]) for crop in crops_bgr]) if len(crops_bgr) \
-            else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.float32)
-        return self.embed_chips(chips)
+        if not len(crops_bgr):
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        return self.embed_chips(crop_to_dlib_chip_image(np.ascontiguousarray(crops_bgr[..., ::-1])))
