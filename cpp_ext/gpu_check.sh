@@ -62,6 +62,7 @@ export PYTHONPATH="$WORK/site:$ROOT"  # the built package first; the repo root f
 step "CUDA device seen by deid_sdk._C"
 if ! "$PYTHON" -c "
 from deid_sdk import _C
+print('module', _C.__file__, '' if _C.__file__.startswith('$WORK') else '(WARNING: not the module just built)')
 count, reason = _C.cuda_device_count()
 print('built_with_cuda', _C.built_with_cuda(), 'devices', count, reason)
 raise SystemExit(0 if _C.built_with_cuda() and count > 0 else 1)"; then
