@@ -188,11 +188,11 @@ class Filter:
 
         tick = time.perf_counter()
         hulls = [cv2.convexHull(faces[i].landmarks.astype(np.float32)).reshape(-1, 2) for i in candidates]
-        feather = self.feather if self.feather is not None else None
-        feathers = [feather if feather is not None else _default_feather(faces[i].landmarks) for i in candidates]
-        for k, index in enumerate(candidates):
-            ops.blend_from_crop(output, images[k:k + 1], masks[k:k + 1], matrices[k:k + 1], [hulls[k]],
-                                feather=feathers[k], pixel_format=pixel_format, impl=self.impl)
+        feathers = [self.feather if self.feather is not None else _default_feather(faces[i].landmarks)
+                    for i in candidates]
+        ops.blend_from_crop(output, images, masks, matrices, hulls, feather=feathers, pixel_format=pixel_format,
+                            impl=self.impl)
+        for index in candidates:
             faces[index].status = "deidentified"
         timings["blend"] = _ms(tick)
 
