@@ -30,7 +30,7 @@ def count_frames(path: Path) -> int:
 
 
 def run_deid(video: Path, output: Path, extra: list[str]) -> tuple[float, float | None]:
-    command = [sys.executable, "-m", "deid_sdk.io.run_command", "--source", str(video), "--sink", str(output),
+    command = [sys.executable, "-m", "deid_sdk.cli", "run", "--source", str(video), "--sink", str(output),
                *extra]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)

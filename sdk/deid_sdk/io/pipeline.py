@@ -14,6 +14,7 @@ import numpy as np
 from deid_sdk.io.factory import open_sink, open_source
 from deid_sdk.io.live_loop import LiveLoop, LoopSummary
 from deid_sdk.io.progress import Progress
+from deid_sdk.io.uri import parse_uri
 
 
 def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, audio: bool = True,
@@ -29,6 +30,7 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
     stop = stop or threading.Event()
+    parse_uri(sink, "sink")  # a mistyped sink is reported before anything is opened
     video_source = open_source(source, io=io, image_fps=image_fps, reconnect_attempts=reconnect_attempts)
     owned_filter = None
     try:

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="De-identify every face from a source into a sink.", epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    parser.set_defaults(func=run_from_args)
+    parser.set_defaults(handler=run_from_args)
     return parser
 
 
@@ -42,14 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", "-i", required=True, metavar="URI", help="where frames come from")
     parser.add_argument("--sink", "-o", required=True, metavar="URI", help="where anonymized frames go")
 
-    face = parser.add_argument_group("filter options (defaults: those of deid_sdk.Filter)")
-    face.add_argument("--model", metavar="ONNX", help="generator model (default: the bundled one)")
-    face.add_argument("--strength", type=float, help="de-identification strength in [0, 1]")
-    face.add_argument("--fallback", choices=("blur", "pixelate"), help="what faces get when they cannot be replaced")
-    face.add_argument("--backend", help="inference backend: auto, onnxruntime, tensorrt, torch")
-    face.add_argument("--min-face", type=int, metavar="PX", help="faces smaller than this get the fallback")
-    face.add_argument("--threshold", type=float, help="face detection threshold")
-    face.add_argument("--detect-width", type=int, metavar="PX", help="run the detector at this frame width")
+    from deid_sdk.cli import add_filter_options
+
+    add_filter_options(parser)
 
     output = parser.add_argument_group("output")
     output.add_argument("--no-audio", dest="audio", action="store_false",
@@ -70,12 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="auto: jetson_utils for cameras, streams and display when importable; "
                            "opencv: never use jetson_utils")
     loop.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
-
-
-def filter_options(args: argparse.Namespace) -> dict:
-    names = {"model": "model", "strength": "strength", "fallback": "fallback", "backend": "backend",
-             "min_face": "min_face", "threshold": "threshold", "detect_width": "detect_width"}
-    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
 
 
 class _StopOnSignal:
@@ -113,6 +102,7 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    from deid_sdk.cli import filter_kwargs
     from deid_sdk.io.pipeline import run_pipeline
 
     _configure_logging(args.quiet)
@@ -120,7 +110,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     with _StopOnSignal(stop) as stopper:
         try:
             summary = run_pipeline(
-                args.source, args.sink, filter_options=filter_options(args), audio=args.audio,
+                args.source, args.sink, filter_options=filter_kwargs(args), audio=args.audio,
                 max_frames=args.max_frames, queue_size=args.queue_size, io=args.io, codec=args.codec,
                 crf=args.crf, bitrate=args.bitrate, image_fps=args.image_fps,
                 reconnect_attempts=args.reconnect_attempts, stop=stop, progress=not args.quiet)
