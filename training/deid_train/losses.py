@@ -24,10 +24,18 @@ import torch.nn.functional as F
 
 
 # ------------------------------------------------------------------------------------------------ adversarial
+_BETA_CACHE: dict = {}
+
+
 def sample_mixup_weights(n: int, concentration: float, device) -> torch.Tensor:
-    """(n, 1, 1, 1) lambda_beta ~ Beta(c, c)."""
-    c = torch.tensor(float(concentration), device=device)
-    return torch.distributions.Beta(c, c).sample((n,)).view(n, 1, 1, 1)
+    """(n, 1, 1, 1) lambda_beta ~ Beta(c, c). The distribution is cached per device: building its parameter
+    tensor would be a host->device copy every step, which stalls a launch-bound GPU loop."""
+    key = (str(device), float(concentration))
+    beta = _BETA_CACHE.get(key)
+    if beta is None:
+        c = torch.tensor(float(concentration), device=device)
+        beta = _BETA_CACHE[key] = torch.distributions.Beta(c, c)
+    return beta.sample((n,)).view(n, 1, 1, 1)
 
 
 def discriminator_mixup_loss(discriminator: Callable, real: torch.Tensor, fake: torch.Tensor,
@@ -80,11 +88,16 @@ def identity_distance(output_embedding: torch.Tensor, target_embedding: torch.Te
 
 # ------------------------------------------------------------------------------------------------ texture guard
 _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+_LAPLACIAN_CACHE: dict = {}
 
 
 def laplacian(images: torch.Tensor) -> torch.Tensor:
     channels = images.shape[1]
-    kernel = _LAPLACIAN.to(images.device, images.dtype).view(1, 1, 3, 3).repeat(channels, 1, 1, 1)
+    key = (images.device, images.dtype, channels)
+    kernel = _LAPLACIAN_CACHE.get(key)
+    if kernel is None:   # cached: no host->device copy per step
+        kernel = _LAPLACIAN_CACHE[key] = _LAPLACIAN.to(images.device, images.dtype).view(1, 1, 3, 3).repeat(
+            channels, 1, 1, 1)
     return F.conv2d(images, kernel, groups=channels)
 
 
