@@ -144,3 +144,24 @@ def test_refresh_card_adds_figures_without_touching_the_model(exported, tmp_path
     (copy / export.GENERATOR_FILE).write_bytes(b"corrupt")
     with pytest.raises(ValueError, match="sha256"):
         export.refresh_card(copy, figures)
+
+
+def test_cli_export_of_a_run_folder_puts_its_training_windows_in_the_card(tmp_path):
+    from deid_train import checkpoint as checkpoints
+    from deid_train.cli import main
+
+    torch.manual_seed(5)
+    run = tmp_path / "run"
+    checkpoints.save_full(run / checkpoints.FULL_NAME, {"step": 40, "lambda": 0.02, "lambda_stage": 1,
+                                                        "config": {"batch_size": 64, "lambda_max": 0.1},
+                                                        "models": {"generator": Generator().state_dict()}})
+    (run / "summary.json").write_text(json.dumps({"device_name": "NVIDIA H200", "first_step": 0, "last_step": 40,
+                                                  "it_per_s": 21.5, "final_losses": {"mask_mean": 0.61}}))
+    assert main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "models")]) == 0
+    manifest = json.loads((tmp_path / "models" / export.MANIFEST_FILE).read_text())
+    (entry,) = manifest["models"]
+    assert entry["training"]["step"] == 40
+    assert entry["training"]["windows"] == [{"device_name": "NVIDIA H200", "first_step": 0, "last_step": 40,
+                                             "it_per_s": 21.5, "final_mask_mean": 0.61}]
+    card = (tmp_path / "models" / export.MODEL_CARD_FILE).read_text()
+    assert "| NVIDIA H200 | 0 | 40 | 21.5 | 0.61 |" in card and "lambda_max 0.1" in card

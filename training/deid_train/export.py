@@ -251,7 +251,8 @@ def manifest_entry(path: Path, generator, metadata: dict, check: dict, figures: 
     from deid_train.networks import parameter_count
 
     config = _jsonable(metadata.get("config", {}))
-    training = {key: _jsonable(metadata[key]) for key in ("step", "lambda", "lambda_stage", "seconds") if key in metadata}
+    training = {key: _jsonable(metadata[key]) for key in ("step", "lambda", "lambda_stage", "seconds", "windows")
+                if key in metadata}
     if isinstance(config, dict):
         for key in ("preset", "batch_size", "lambda_max", "lambda_ramp_steps", "lambda_ramp_fractions",
                     "strength_min", "strength_max", "device"):
@@ -281,6 +282,20 @@ def manifest_entry(path: Path, generator, metadata: dict, check: dict, figures: 
     }
 
 
+WINDOW_KEYS = ("device_name", "first_step", "last_step", "steps_this_run", "it_per_s", "images_per_s", "batch_size",
+               "elapsed_s", "lambda")
+
+
+def training_window(summary: dict) -> dict:
+    """The figures of one training invocation (the trainer's summary.json) worth keeping in the manifest."""
+    window = {key: summary[key] for key in WINDOW_KEYS if key in summary}
+    losses = summary.get("final_losses", {})
+    for key in ("generator", "discriminator", "identity_distance", "high_frequency_ratio", "mask_mean"):
+        if key in losses:
+            window[f"final_{key}"] = losses[key]
+    return window
+
+
 def update_manifest(path: Path, entry: dict) -> dict:
     """Replace (or add) the entry with the same file name in models/manifest.json; other entries are kept."""
     manifest = {"contract": CONTRACT_VERSION, "models": []}
@@ -297,7 +312,7 @@ def update_manifest(path: Path, entry: dict) -> dict:
 def _figures_table(figures: dict) -> str:
     if not figures:
         return ("No evaluation figures yet: run `python -m deid_train.quick_eval --model models/deid_generator.onnx "
-                "--json out/quick_eval.json` and export again with `--figures out/quick_eval.json`.")
+                "--json out/quick_eval.json`, then `deid-train export --card-only --figures out/quick_eval.json`.")
     rows = ["| measure | input (no de-identification) | output | target |", "|---|---|---|---|"]
     for row in figures.get("table", []):
         rows.append(f"| {row['measure']} | {row.get('input', '')} | {row['output']} | {row.get('target', '')} |")
@@ -308,11 +323,35 @@ def _figures_table(figures: dict) -> str:
     return "\n".join(rows) + f"\n\nMeasured with `{command}`" + (f" ({settings})." if settings else ".")
 
 
+# Settings worth reading in the card; the manifest keeps the whole configuration.
+CARD_CONFIG_KEYS = ("batch_size", "learning_rate", "beta1", "beta2", "lambda_max", "lambda_ramp_steps",
+                    "lambda_ramp_fractions", "strength_min", "strength_max", "alpha_raw", "alpha_masked",
+                    "alpha_raw_gradient", "alpha_masked_gradient", "alpha_mask", "alpha_mask_gradient",
+                    "adversarial_raw_weight", "high_frequency_weight", "source_stages", "target_stages", "bf16")
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
 def model_card(entry: dict) -> str:
     training = entry.get("training", {})
     config = entry.get("config", {}) or {}
-    training_lines = "\n".join(f"- {key}: {value}" for key, value in training.items()) or "- (no training metadata in the checkpoint)"
-    config_line = ", ".join(f"{k}={v}" for k, v in sorted(config.items())) if isinstance(config, dict) else str(config)
+    training_lines = "\n".join(f"- {key}: {_short(value)}" for key, value in training.items() if key != "windows") \
+        or "- (no training metadata in the checkpoint)"
+    windows = training.get("windows") or []
+    if windows:
+        columns = [key for key in WINDOW_KEYS + ("final_identity_distance", "final_high_frequency_ratio", "final_mask_mean")
+                   if any(key in w for w in windows)]
+        training_lines += "\n\nTraining windows (the trainer's summary.json of each invocation):\n\n"
+        training_lines += "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+        training_lines += "\n".join("| " + " | ".join(_short(w.get(key, "")) for key in columns) + " |" for w in windows)
+    key_settings = [key for key in CARD_CONFIG_KEYS if isinstance(config, dict) and key in config]
+    config_line = ", ".join(f"{key} {_short(config[key])}" for key in key_settings) or "(none recorded)"
     check = entry.get("export_check", {})
     return f"""# deid_generator.onnx: face de-identification generator
 
@@ -343,7 +382,7 @@ mask and mask-derivative L1, the multi-image perceptual loss on dlib's face-reco
 exactly to PyTorch), with -lambda on the identity embedding, lambda ramped in four steps.
 {training_lines}
 
-Configuration: {config_line or '(none recorded)'}
+Key settings: {config_line}. The full configuration is in `manifest.json` (entry `config`).
 
 ## Figures (300 LFW eval identities, one probe photo each, the second photo as gallery)
 {_figures_table(entry.get('figures', {}))}
@@ -379,6 +418,9 @@ def register(subparsers) -> None:
     parser.add_argument("--figures", type=Path, default=None, help="JSON from quick_eval / deid-eval for the card")
     parser.add_argument("--check-shard", type=Path, default=None,
                         help="crop pack whose first crops are used for the torch/onnxruntime check (default: random)")
+    parser.add_argument("--run-summary", type=Path, action="append", default=[],
+                        help="a training window's summary.json (repeat, in order) for the card's run table; "
+                             "a run folder's own summary.json is used when --checkpoint is that folder")
     parser.add_argument("--card-only", action="store_true",
                         help="no export: add --figures to the existing manifest entry and rewrite the model card")
     parser.set_defaults(handler=run_export)
@@ -418,6 +460,11 @@ def run_export(args: argparse.Namespace) -> int:
     if args.checkpoint is None:
         raise ValueError("expected --checkpoint (a run folder, checkpoint.pt or compact folder), got none")
     generator, metadata = load_generator(args.checkpoint)
+    summaries = list(args.run_summary)
+    if not summaries and (Path(args.checkpoint) / "summary.json").is_file():
+        summaries = [Path(args.checkpoint) / "summary.json"]
+    if summaries:
+        metadata["windows"] = [training_window(json.loads(path.read_text())) for path in summaries]
     crops = None
     if args.check_shard is not None:
         from deid_train.shard import load_shard_images
