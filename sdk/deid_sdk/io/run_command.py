@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -106,6 +107,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     from deid_sdk.io.pipeline import run_pipeline
 
     _configure_logging(args.quiet)
+    # FFmpeg inside OpenCV prints decoder complaints (e.g. joining a stream between keyframes) line by line.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
     stop = threading.Event()
     with _StopOnSignal(stop) as stopper:
         try:
