@@ -104,3 +104,13 @@ def test_signal_mid_file_leaves_a_playable_file(stop_signal, shared_data, tmp_pa
     assert decoded_frames(output) == written
     with av.open(str(output)) as container:
         assert container.streams.audio  # the sound up to the cut came along
+
+
+@pytest.mark.shared_data
+def test_display_without_a_screen_is_a_clear_error(shared_data):
+    environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run(deid_run("--source", str(shared_data / "videos" / "d0.mp4"), "--sink", "display://0"),
+                            capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 1
+    assert error_lines(result) == ["deid run: error: display://0: no display available (DISPLAY is not set); "
+                                   "write to a file instead, e.g. --sink out.mp4"]

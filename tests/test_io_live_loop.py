@@ -233,3 +233,31 @@ def test_jetson_frames_are_filtered_in_place_and_rendered_without_a_copy():
     assert summary.frames_written + summary.frames_dropped == 3 and len(rendered) == summary.frames_written >= 1
     for image in rendered:
         assert (image.array == 155).all()  # the cudaImage itself holds the filtered pixels
+
+
+class ThreadRecordingSink(ListSink):
+    def __init__(self, main_thread_only: bool):
+        super().__init__()
+        self.main_thread_only = main_thread_only
+        self.threads = set()
+
+    def write(self, frame):
+        self.threads.add(threading.current_thread())
+        super().write(frame)
+
+
+@pytest.mark.parametrize("main_thread_only", [True, False])
+def test_window_sinks_are_driven_from_the_calling_thread(main_thread_only):
+    sink = ThreadRecordingSink(main_thread_only)
+    summary = LiveLoop(CountingSource(30), sink, slow_invert, queue_size=2).run(threading.Event())
+    assert summary.frames_written == 30 and summary.reached_end
+    assert (sink.threads == {threading.current_thread()}) is main_thread_only
+    assert all(int(f.image[0, 0, 0]) == 255 - (f.index % 250 + 1) for f in sink.frames)
+
+
+def test_window_sink_run_stops_on_the_stop_event():
+    stop = threading.Event()
+    sink = ThreadRecordingSink(main_thread_only=True)
+    threading.Timer(0.3, stop.set).start()
+    summary = LiveLoop(CountingSource(10_000, live=True, interval=0.002), sink, invert).run(stop)
+    assert 0 < summary.frames_written == len(sink.frames) < 10_000

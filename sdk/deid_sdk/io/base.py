@@ -35,6 +35,7 @@ class VideoSink:
     """Consumes anonymized frames. close(complete=...) must leave a playable result."""
     uri: str = ""
     wants_stop: bool = False         # set when the user closed the window, or the receiver went away
+    main_thread_only: bool = False   # write() must run in the thread that created the sink (GUI windows)
 
     def write(self, frame: Frame) -> None:
         raise NotImplementedError

@@ -19,6 +19,7 @@ def display_available() -> bool:
 
 
 class DisplaySink(VideoSink):
+    main_thread_only = True  # windows belong to the thread that made them
     def __init__(self, display: str = "0", title: str = "deid"):
         self.uri = f"display://{display}"
         if not display_available():

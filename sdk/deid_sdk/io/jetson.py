@@ -113,6 +113,7 @@ class JetsonSource(VideoSource):
 
 
 class JetsonSink(VideoSink):
+    main_thread_only = True  # windows belong to the thread that made them
     def __init__(self, uri: str, *, argv: list[str] | None = None, module=None):
         self.jetson_utils = module or load_jetson_utils()
         if self.jetson_utils is None:

@@ -80,23 +80,55 @@ class LiveLoop:
         self._output_error: BaseException | None = None
 
     def run(self, stop: threading.Event) -> LoopSummary:
-        """Run until the source ends, max_frames, or `stop` is set (from a signal handler or another thread)."""
+        """Run until the source ends, max_frames, or `stop` is set (from a signal handler or another thread).
+
+        The filter runs in the calling thread, unless the sink must be driven from it (a window: GUI toolkits
+        and jetson_utils' OpenGL display want the thread that created them); then the two trade places.
+        """
         summary = self.summary
         start = time.perf_counter()
+        output_finished = threading.Event()
         capture = threading.Thread(target=self._capture, args=(stop,), name="deid-capture", daemon=True)
-        output = threading.Thread(target=self._output, args=(stop,), name="deid-output", daemon=True)
         capture.start()
-        output.start()
         try:
-            self._filter(stop, output)
+            if getattr(self.sink, "main_thread_only", False):
+                worker = threading.Thread(target=self._filter_stage, args=(stop, output_finished),
+                                          name="deid-filter", daemon=True)
+                worker.start()
+                try:
+                    self._output(stop)
+                except BaseException:
+                    stop.set()
+                    raise
+                finally:
+                    output_finished.set()
+                    worker.join()
+            else:
+                worker = threading.Thread(target=self._output_stage, args=(stop, output_finished),
+                                          name="deid-output", daemon=True)
+                worker.start()
+                try:
+                    self._filter_stage(stop, output_finished)
+                finally:
+                    worker.join()
         finally:
-            self._put_until(self._filtered, _END, lambda: not output.is_alive())
-            output.join()
             self.source.stop()
             capture.join(timeout=10)
             summary.seconds = time.perf_counter() - start
             summary.error = self._capture_error or self._output_error
         return summary
+
+    def _filter_stage(self, stop: threading.Event, output_finished: threading.Event) -> None:
+        try:
+            self._filter(stop, output_finished)
+        finally:
+            self._put_until(self._filtered, _END, output_finished.is_set)
+
+    def _output_stage(self, stop: threading.Event, output_finished: threading.Event) -> None:
+        try:
+            self._output(stop)
+        finally:
+            output_finished.set()
 
     # -- the three stages --------------------------------------------------------------------------
     def _capture(self, stop: threading.Event) -> None:
@@ -121,7 +153,7 @@ class LiveLoop:
         finally:
             self._put_until(self._captured, _END, stop.is_set)
 
-    def _filter(self, stop: threading.Event, output: threading.Thread) -> None:
+    def _filter(self, stop: threading.Event, output_finished: threading.Event) -> None:
         summary = self.summary
         while not stop.is_set():
             try:
@@ -132,7 +164,7 @@ class LiveLoop:
                 return
             if not protect_frame(self.anonymize, frame):
                 summary.frames_blanked += 1
-            if not self._put_until(self._filtered, frame, lambda: not output.is_alive()):
+            if not self._put_until(self._filtered, frame, output_finished.is_set):
                 return
 
     def _output(self, stop: threading.Event) -> None:
