@@ -28,7 +28,7 @@ def run_train(arguments: argparse.Namespace) -> int:
         raise ValueError("expected --shard DIR (a training shard from `deid-train prepare --shard DIR`), got none")
     summary = Trainer(config).train()
     print(json.dumps(summary, indent=1))
-    return 0
+    return 1 if summary.get("diverged") else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

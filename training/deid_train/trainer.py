@@ -245,6 +245,7 @@ class Trainer:
         timing_start, timing_steps = None, 0
         log_path = self.run_dir / "losses.jsonl"
         last_step = min(c.steps, first_step + c.run_steps) if c.run_steps > 0 else c.steps
+        diverged = False
         while self.step < last_step and time.monotonic() < deadline:
             losses = self.train_step()
             if self.step - first_step == 2:               # skip warm-up steps (allocator, cudnn autotune) in it/s
@@ -264,7 +265,9 @@ class Trainer:
                 with open(log_path, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 if not all(math.isfinite(v) for v in last_losses.values()):
-                    self.log(f"train: non-finite loss at step {self.step}: {record}; stopping")
+                    self.log(f"train: non-finite loss at step {self.step}: {record}; stopping without saving "
+                             f"(the last checkpoint stays the last good state)")
+                    diverged = True
                     break
                 self.log(f"step {self.step} G {last_losses['generator']:.4f} D {last_losses['discriminator']:.4f} "
                          f"rec {last_losses['reconstruction_masked']:.4f} id {last_losses['identity_distance']:.3f} "
@@ -286,12 +289,18 @@ class Trainer:
                    "final_losses": self._rounded(last_losses), "dry_run": c.dry_run,
                    "generator_parameters": parameter_count(self.generator),
                    "discriminator_parameters": parameter_count(self.discriminator)}
+        if self.step > first_step and not c.dry_run and not diverged and self.step % c.log_every:
+            last_losses = self._to_host(losses)            # the final step was not a log step: record it too
+            summary["final_losses"] = self._rounded(last_losses)
+            diverged = not all(math.isfinite(v) for v in last_losses.values())
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps({"step": self.step, "lambda": self.lambda_now(),
+                                         "stage": c.lambda_stage(self.step), **summary["final_losses"]}) + "\n")
+        summary["diverged"] = diverged
         if not c.dry_run:
-            if not last_losses or self.step % c.log_every:
-                summary["final_losses"] = self._rounded({k: float(v) for k, v in losses.items()}) if \
-                    self.step > first_step else {}
-            self.write_samples()
-            self.save()
+            if not diverged:
+                self.write_samples()
+                self.save()
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         self.log(f"train: done, {summary['steps_this_run']} steps, {summary['it_per_s']} it/s, step {self.step}")
         return summary
