@@ -91,7 +91,11 @@ def face_to_crop(landmarks: np.ndarray, size: int = CROP_SIZE, padding: float = 
 
 
 def face_to_dlib_chip(landmarks: np.ndarray) -> np.ndarray:
-    """2x3 matrix mapping frame pixels to dlib's 150x150 recognition chip (get_face_chip_details(shape, 150, 0.25))."""
+    """2x3 matrix mapping frame pixels to a 150x150 chip framed like dlib's recognition chip (padding 0.25).
+
+    Close to, not equal to, dlib's own `get_face_chip_details`: dlib fits the similarity in the other direction
+    (mean face -> image) and shifts by half a pixel. `deid_sdk.chip` reproduces dlib's geometry exactly.
+    """
     return face_to_crop(landmarks, DLIB_CHIP_SIZE, DLIB_CHIP_PADDING, 0.0)
 
 
