@@ -5,7 +5,7 @@
 #
 # Trains the generator for a wall-clock budget (default 7 minutes, loading included), resuming from a carried
 # checkpoint when there is one, and leaves in $OUT (at most 8 files, each < 16 MiB):
-#   compact_000.npz ...     the travelling checkpoint (bf16 weights + Adam second moments): carry them back in
+#   compact_000.npz ...     the travelling checkpoint (2 parts, 28 MB: bf16 weights + 8-bit Adam second moments); carry them back in
 #                           .carry/ckpt/ to continue the same run in the next window
 #   deid_generator.onnx     the exported generator (when `deid-train export` works here)
 #   samples_latest.png      source | distorted | raw | mask | masked, at strength 1
@@ -60,15 +60,17 @@ if [ -f "$CKPT/compact_000.npz" ] || [ -f "$CKPT/checkpoint.pt" ]; then
 fi
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   PRESET=(--preset gpu)
+  SMOKE_STEPS=10
 else
   PRESET=(--preset cpu --threads "$(nproc)")
+  SMOKE_STEPS=2
   echo "no CUDA: CPU preset (a plumbing check, not a useful training)"
 fi
 
-echo "== train for $MINUTES min (first 10 steps are the smoke test: finite losses, samples and checkpoints written)"
+echo "== train for $MINUTES min (after $SMOKE_STEPS steps, a smoke test: finite losses, samples and checkpoints written)"
 set +e
 "$PYTHON" -m deid_train.cli train "${PRESET[@]}" --shard "$SHARD" "${DLIB_FLAG[@]}" "${RESUME_FLAG[@]}" \
-  --run-dir "$RUN_DIR" --max-minutes "$MINUTES" --smoke-steps 10 "$@" 2>&1 | tee "$LOG"
+  --run-dir "$RUN_DIR" --max-minutes "$MINUTES" --smoke-steps "$SMOKE_STEPS" "$@" 2>&1 | tee "$LOG"
 TRAIN_STATUS=${PIPESTATUS[0]}
 set -e
 
