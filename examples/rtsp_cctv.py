@@ -15,7 +15,8 @@ from deid_sdk.io import run_pipeline
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("source", help="rtsp://user:password@camera/stream (or any source URI)")
-parser.add_argument("sink", nargs="?", default="cctv.mkv", help="file or rtsp://server:8554/path (default: cctv.mkv)")
+parser.add_argument("sink", nargs="?", default="cctv.mkv",
+                    help="file or rtsp://server:8554/path (default: cctv.mkv)")
 parser.add_argument("--reconnect-attempts", type=int, default=None, help="give up after N reconnects (default: never)")
 parser.add_argument("--detect-width", type=int, default=960, help="detector input width (wide CCTV frames, small faces)")
 args = parser.parse_args()

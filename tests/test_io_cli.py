@@ -114,3 +114,15 @@ def test_display_without_a_screen_is_a_clear_error(shared_data):
     assert result.returncode == 1
     assert error_lines(result) == ["deid run: error: display://0: no display available (DISPLAY is not set); "
                                    "write to a file instead, e.g. --sink out.mp4"]
+
+
+def test_csi_camera_without_jetson_utils_says_what_is_needed(tmp_path):
+    from deid_sdk.io.jetson import load_jetson_utils
+    from deid_sdk.io.opencv_capture import opencv_has_gstreamer
+
+    if load_jetson_utils() is not None or opencv_has_gstreamer():
+        pytest.skip("this machine can open CSI cameras (jetson_utils or GStreamer present)")
+    result = run("--source", "csi://0", "--sink", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert len(lines) == 1 and "CSI cameras need jetson_utils" in lines[0], lines

@@ -4,7 +4,9 @@
 
 Both tools run as separate processes, end to end (start-up, decoding, detection, anonymization, encoding,
 audio kept), one after the other, alternating when repeated; the best run of each is reported.
-deid's own steady-state loop rate (its summary line, start-up excluded) is printed too.
+deid's own steady-state loop rate (its summary line, start-up excluded) is printed too, and with --io-only the
+loop's ceiling: decode -> pass-through -> encode with audio, in this process (its output, the unchanged frames,
+goes to a temporary folder deleted at once).
 Note: until a trained generator is installed, deid covers faces with its blur fallback.
 """
 from __future__ import annotations
@@ -52,11 +54,20 @@ def run_deface(video: Path, output: Path) -> float:
     return wall
 
 
+def measure_io_only(video: Path, output: Path) -> float:
+    from deid_sdk.io.pipeline import run_pipeline
+
+    summary = run_pipeline(str(video), str(output), anonymize=lambda image, inplace=True: image)
+    output.unlink()
+    return summary.fps
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", type=Path, default=_DEFAULT_INPUT, help=f"video file (default: {_DEFAULT_INPUT})")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each tool; the best is kept")
     parser.add_argument("--skip-deface", action="store_true", help="measure deid only")
+    parser.add_argument("--io-only", action="store_true", help="also time decoding + encoding without the filter")
     parser.add_argument("deid_args", nargs=argparse.REMAINDER,
                         help="extra `deid run` options after --, e.g. -- --detect-width 320")
     args = parser.parse_args(argv)
@@ -75,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_deface:
                 deface_walls.append(run_deface(args.input, Path(folder) / "deface.mp4"))
         written = count_frames(Path(folder) / "deid.mp4")
+        io_fps = measure_io_only(args.input, Path(folder) / "io_only.mp4") if args.io_only else None
     if written != frames:
         print(f"bench_run: error: deid wrote {written} frames, the input has {frames}", file=sys.stderr)
         return 1
@@ -83,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"input: {args.input.name}, {frames} frames")
     loop_text = f" (loop alone: {max(deid_loops):.1f} fps)" if deid_loops else ""
     print(f"deid run: {deid_fps:.1f} fps end to end, {min(deid_walls):.1f} s{loop_text}")
+    if io_fps is not None:
+        print(f"decode + encode alone (no filter): {io_fps:.1f} fps")
     if deface_walls:
         deface_fps = frames / min(deface_walls)
         print(f"deface:   {deface_fps:.1f} fps end to end, {min(deface_walls):.1f} s")
