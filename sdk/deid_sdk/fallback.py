@@ -26,10 +26,14 @@ def anonymize_box(frame: np.ndarray, box: np.ndarray, mode: str = "blur") -> Non
     region = frame[top:bottom, left:right]
     size = max(right - left, bottom - top)
     if mode == "blur":
-        # A kernel about a third of the face wipes out features; two passes remove the box-blur look.
-        kernel = max(3, (size // 3) | 1)
-        blurred = cv2.GaussianBlur(region, (kernel, kernel), 0)
-        region[...] = cv2.GaussianBlur(blurred, (kernel, kernel), 0)
+        # A Gaussian about a third of the face wide wipes out features. Blurring a 1/8-size copy and scaling it
+        # back up gives the same look at a fraction of the cost of a full-resolution kernel that large.
+        small_width = max(2, region.shape[1] // 8)
+        small_height = max(2, region.shape[0] // 8)
+        small = cv2.resize(region, (small_width, small_height), interpolation=cv2.INTER_AREA)
+        kernel = max(3, (max(small_width, small_height) // 3) | 1)
+        small = cv2.GaussianBlur(cv2.GaussianBlur(small, (kernel, kernel), 0), (kernel, kernel), 0)
+        region[...] = cv2.resize(small, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
     elif mode == "pixelate":
         blocks = 8
         small = cv2.resize(region, (blocks, max(1, round(blocks * region.shape[0] / region.shape[1]))),
