@@ -123,6 +123,19 @@ class Trainer:
             self.run_generator, self.run_discriminator = self.generator, self.discriminator
             self.log(f"compile: failed ({type(error).__name__}: {str(error)[:200]}); running eager")
 
+    def _guarded_step(self) -> dict[str, torch.Tensor]:
+        """train_step; if a compiled model fails mid-run (a recompile, a backend error), retry eagerly for good."""
+        compiled = self.run_generator is not self.generator
+        try:
+            return self.train_step()
+        except Exception as error:   # noqa: BLE001 - only when compiled; eager errors are re-raised
+            if not compiled:
+                raise
+            self.log(f"compile: step failed ({type(error).__name__}: {str(error)[:200]}); continuing eager")
+            self.run_generator, self.run_discriminator = self.generator, self.discriminator
+            self.discriminator.requires_grad_(True)
+            return self.train_step()
+
     def lambda_now(self) -> float:
         return self.config.lambda_at(self.step)
 
@@ -247,7 +260,7 @@ class Trainer:
         last_step = min(c.steps, first_step + c.run_steps) if c.run_steps > 0 else c.steps
         diverged = False
         while self.step < last_step and time.monotonic() < deadline:
-            losses = self.train_step()
+            losses = self._guarded_step()
             if self.step - first_step == 2:               # skip warm-up steps (allocator, cudnn autotune) in it/s
                 self._sync()
                 timing_start, timing_steps = time.monotonic(), 0
