@@ -20,6 +20,8 @@
 #   DEID_CKPT=.carry/ckpt                     compact (or full) checkpoint to resume, if present
 #   OUT=out/gpu_train                         where the results go
 #   DEID_RUN_DIR=<temp dir>                   the full run folder (full checkpoint, all samples)
+#   DEID_COMPACT_MOMENTS=second8              Adam moments in the travelling checkpoint: second8 (28 MB),
+#                                             none (19 MB: Adam restarts next window), second (38 MB), both (57 MB)
 set -euo pipefail
 
 MINUTES="${1:-7}"
@@ -70,7 +72,8 @@ fi
 echo "== train for $MINUTES min (after $SMOKE_STEPS steps, a smoke test: finite losses, samples and checkpoints written)"
 set +e
 "$PYTHON" -m deid_train.cli train "${PRESET[@]}" --shard "$SHARD" "${DLIB_FLAG[@]}" "${RESUME_FLAG[@]}" \
-  --run-dir "$RUN_DIR" --max-minutes "$MINUTES" --smoke-steps "$SMOKE_STEPS" "$@" 2>&1 | tee "$LOG"
+  --run-dir "$RUN_DIR" --max-minutes "$MINUTES" --smoke-steps "$SMOKE_STEPS" \
+  --compact-moments "${DEID_COMPACT_MOMENTS:-second8}" "$@" 2>&1 | tee "$LOG"
 TRAIN_STATUS=${PIPESTATUS[0]}
 set -e
 
