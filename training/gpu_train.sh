@@ -87,7 +87,7 @@ fi
 EXPORT_DIR="$RUN_DIR/export"
 if [ "$TRAIN_STATUS" -eq 0 ] && [ -f "$RUN_DIR/compact/compact_000.npz" ]; then
   echo "== export"
-  if timeout 240 "$PYTHON" -m deid_train.cli export --checkpoint "$RUN_DIR/compact" --out "$EXPORT_DIR" \
+  if timeout 240 "$PYTHON" -m deid_train.cli export --checkpoint "$RUN_DIR" --out "$EXPORT_DIR" \
       2>&1 | tee -a "$LOG"; then
     [ -f "$EXPORT_DIR/deid_generator.onnx" ] && cp "$EXPORT_DIR/deid_generator.onnx" "$OUT"/
   else
