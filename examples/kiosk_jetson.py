@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Jetson kiosk: CSI camera -> de-identification on TensorRT -> screen, zero copy.
+"""Jetson kiosk: CSI camera -> de-identification -> screen, zero copy.
 
 jetson_utils' videoSource hands out cudaImage buffers in mapped memory; frame.image is a NumPy view of that
 same memory, the filter writes into it in place, and videoOutput renders the very same buffer.
 
-    python3 examples/kiosk_jetson.py [--camera csi://0] [--display display://0] [--backend tensorrt]
+    python3 examples/kiosk_jetson.py [--camera csi://0] [--display display://0] [--backend auto]
 """
 import argparse
 
@@ -14,7 +14,7 @@ from deid_sdk.io import open_sink, open_source
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--camera", default="csi://0", help="camera URI (default: csi://0)")
 parser.add_argument("--display", default="display://0", help="output URI (default: display://0)")
-parser.add_argument("--backend", default="tensorrt", help="inference backend (default: tensorrt)")
+parser.add_argument("--backend", default="auto", help="inference backend (default: auto; TensorRT is planned, onnxruntime today)")
 parser.add_argument("--io", default="jetson", choices=("jetson", "auto"), help="jetson: require jetson_utils")
 args = parser.parse_args()
 

@@ -37,7 +37,7 @@ def photo_folder(shared_data, tmp_path) -> Path:
     ("camera.py", ["source", "sink", "/dev/video0"]),
     ("video_file.py", ["input", "output", "--no-audio", "--max-frames"]),
     ("rtsp_cctv.py", ["rtsp://", "--reconnect-attempts", "--detect-width"]),
-    ("kiosk_jetson.py", ["--camera", "csi://0", "--backend", "tensorrt"]),
+    ("kiosk_jetson.py", ["--camera", "csi://0", "--backend", "auto"]),
 ])
 def test_help(name, words):
     result = example(name, "--help")
