@@ -48,7 +48,8 @@ class Attacker:
     name: str
     threshold: float
 
-    def embed(self, image_bgr: np.ndarray) -> np.ndarray | None:
+    def embed(self, image_bgr: np.ndarray, yunet_detections: list | None = None) -> np.ndarray | None:
+        """`yunet_detections`: YuNet's faces in this image when already known (the YuNet attackers reuse them)."""
         raise NotImplementedError
 
     def embed_at(self, image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -78,8 +79,10 @@ class _CosineAttacker(Attacker):
         output = self.session.run(None, {self.input_name: self._blob(aligned_bgr)})[0][0].astype(np.float32)
         return output / max(float(np.linalg.norm(output)), 1e-12)
 
-    def embed(self, image_bgr: np.ndarray) -> np.ndarray | None:
-        face = central_face(self.detector.detect(image_bgr), image_bgr.shape[1], image_bgr.shape[0])
+    def embed(self, image_bgr: np.ndarray, yunet_detections: list | None = None) -> np.ndarray | None:
+        if yunet_detections is None:
+            yunet_detections = self.detector.detect(image_bgr)
+        face = central_face(yunet_detections, image_bgr.shape[1], image_bgr.shape[0])
         if face is None:
             return None
         return self._run(align_five_points(image_bgr, face.points))
@@ -154,7 +157,7 @@ class DlibAttacker(Attacker):
         shape = self._predictor(rgb, rectangle)
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
-    def embed(self, image_bgr: np.ndarray) -> np.ndarray | None:
+    def embed(self, image_bgr: np.ndarray, yunet_detections: list | None = None) -> np.ndarray | None:
         rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
         rectangle = self.find_face(rgb)
         if rectangle is None:

@@ -82,9 +82,10 @@ class PhotoContext:
                 output = method(probe.image, detections)
             if len(kept) < keep_outputs:
                 kept.append(output)
+            output_detections = {name: detector.detect(output) for name, detector in self.detectors.items()}
             for name, attacker in self.attackers.items():
-                output_embeddings[name].append(attacker.embed(output))
-            self._measure_utility(probe, output, tally)
+                output_embeddings[name].append(attacker.embed(output, output_detections["yunet"]))
+            self._measure_utility(probe, output, output_detections, tally)
         privacy = {}
         for name, attacker in self.attackers.items():
             embeddings = output_embeddings[name]
@@ -102,11 +103,12 @@ class PhotoContext:
                    "method_seconds_per_photo": timer.seconds / max(timer.calls, 1)}
         return figures, kept
 
-    def _measure_utility(self, probe: ProbeInput, output: np.ndarray, tally: UtilityTally) -> None:
+    def _measure_utility(self, probe: ProbeInput, output: np.ndarray, output_detections: dict,
+                         tally: UtilityTally) -> None:
         height, width = output.shape[:2]
         for name, reference in (("centerface", probe.reference_box), ("yunet", probe.yunet_box)):
             if reference is not None:
-                tally.detected[name].append(face_detected_at(self.detectors[name].detect(output), reference))
+                tally.detected[name].append(face_detected_at(output_detections[name], reference))
         if probe.landmarks is not None:
             output_landmarks = self.landmark_predictor.predict(output, probe.reference_box)
             tally.landmark_errors.append(landmark_error(probe.landmarks, output_landmarks))

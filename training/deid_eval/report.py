@@ -80,16 +80,19 @@ def markdown_report(report: dict) -> str:
                 _number(figures["fps"], 1), _number(figures["pixel_change_outside"], 3)]) + " |")
     sweep = report.get("sweep", {})
     if sweep:
-        lines += ["", "## Strength sweep", "", "| method | strength | " + " | ".join(
-            f"{ATTACKER_TITLES[a]} top-1 | {ATTACKER_TITLES[a]} verif." for a in attackers) + " | change inside |",
-                  "|" + "---|" * (3 + 2 * len(attackers))]
+        lines += ["", "## Strength sweep (photos)", "", "| method | strength | " + " | ".join(
+            f"{ATTACKER_TITLES[a]} top-1 | {ATTACKER_TITLES[a]} verif." for a in attackers)
+                  + " | CenterFace det. | YuNet det. | landmark error | change inside |",
+                  "|" + "---|" * (6 + 2 * len(attackers))]
         for label, points in sweep.items():
             for point in points:
                 row = [label, f"{point['strength']:g}"]
                 for attacker in attackers:
                     privacy = point["privacy"][attacker]
                     row += [_percent(privacy["identification"]["top1"]), _percent(privacy["verification"]["rate"])]
-                row.append(_number(point["utility"]["pixel_change_inside"]))
+                utility = point["utility"]
+                row += [_percent(utility["detection_rate"]["centerface"]), _percent(utility["detection_rate"]["yunet"]),
+                        _number(utility["landmark_error"], 3), _number(utility["pixel_change_inside"])]
                 lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Plots: `privacy_vs_change.png`" + (", `strength_sweep.png`" if sweep else "")
               + "; contact sheets: `contact_*.png` (source | output | blur)."]
@@ -114,57 +117,79 @@ def write_report(report: dict, out_dir: Path) -> None:
     (out_dir / "report.md").write_text(markdown_report(report))
 
 
+ATTACKER_MARKERS = {"dlib": "o", "sface": "s", "mobilefacenet": "^"}
+
+
+def _method_colors(report: dict) -> dict[str, tuple]:
+    """One colour per method, shared by its point, its sweep line and every plot."""
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]
+    labels = list(report["photos"]) + [label for label in report.get("sweep", {}) if label not in report["photos"]]
+    return {label: palette(index % 10) for index, label in enumerate(labels)}
+
+
 def plot_privacy_vs_change(report: dict, path: Path) -> None:
-    """The paper's Fig. 9 axes: identification (top-1) against how much the face was changed."""
+    """The paper's Fig. 9 axes: identification (top-1) against how much the face was changed.
+
+    A method's strength sweep, when run, is drawn as a line through its points in the same colour."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     attackers = list(report["settings"]["attackers"])
-    figure, axes = plt.subplots(1, len(attackers), figsize=(4.5 * len(attackers), 4), squeeze=False)
+    colors = _method_colors(report)
+    figure, axes = plt.subplots(1, len(attackers), figsize=(4.8 * len(attackers), 4.4), squeeze=False)
     for axis, attacker in zip(axes[0], attackers):
         for label, figures in report["photos"].items():
             x = figures["utility"]["pixel_change_inside"]
             y = 100 * figures["privacy"][attacker]["identification"]["top1"]
-            axis.scatter([x], [y], s=40)
-            axis.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            axis.scatter([x], [y], s=55, color=colors[label], label=label, zorder=3, edgecolors="black", linewidths=0.5)
         for label, points in report.get("sweep", {}).items():
             xs = [p["utility"]["pixel_change_inside"] for p in points]
             ys = [100 * p["privacy"][attacker]["identification"]["top1"] for p in points]
-            axis.plot(xs, ys, marker="o", linewidth=1, label=f"{label} (strength sweep)")
-        if report.get("sweep"):
-            axis.legend(fontsize=7)
+            axis.plot(xs, ys, marker=".", linewidth=1, color=colors[label], alpha=0.8)
+            for x, y, point in zip(xs, ys, points):
+                axis.annotate(f"{point['strength']:g}", (x, y), textcoords="offset points", xytext=(3, 3),
+                              fontsize=6, color=colors[label])
         axis.set_title(f"{ATTACKER_TITLES[attacker]}")
         axis.set_xlabel("mean |pixel change| inside the face (0-255)")
         axis.set_ylabel("identification top-1 (%)")
         axis.set_ylim(-3, 103)
         axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    if report.get("sweep"):
+        figure.suptitle("lines: strength sweeps (numbers: strength)", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
 def plot_strength_sweep(report: dict, path: Path) -> None:
+    """The paper's Fig. 7 idea: privacy against the method's strength (colour: method, marker: attacker)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     attackers = list(report["settings"]["attackers"])
-    sweep = report["sweep"]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
-    for label, points in sweep.items():
+    colors = _method_colors(report)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.4), squeeze=False)
+    for label, points in report["sweep"].items():
         strengths = [p["strength"] for p in points]
         for attacker in attackers:
-            axes[0][0].plot(strengths, [100 * p["privacy"][attacker]["identification"]["top1"] for p in points],
-                            marker="o", label=f"{label} / {ATTACKER_TITLES[attacker]}")
-            axes[0][1].plot(strengths, [100 * p["privacy"][attacker]["verification"]["rate"] for p in points],
-                            marker="o", label=f"{label} / {ATTACKER_TITLES[attacker]}")
+            style = {"marker": ATTACKER_MARKERS[attacker], "color": colors[label], "linewidth": 1}
+            axes[0][0].plot(strengths, [100 * p["privacy"][attacker]["identification"]["top1"] for p in points], **style)
+            axes[0][1].plot(strengths, [100 * p["privacy"][attacker]["verification"]["rate"] for p in points], **style)
     for axis, title in zip(axes[0], ("identification top-1 (%)", "verification at FAR 0.1% (%)")):
         axis.set_xlabel("strength")
         axis.set_ylabel(title)
         axis.set_ylim(-3, 103)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+    handles = [Line2D([], [], color=colors[label], label=label) for label in report["sweep"]]
+    handles += [Line2D([], [], color="grey", marker=ATTACKER_MARKERS[a], linestyle="", label=ATTACKER_TITLES[a])
+                for a in attackers]
+    axes[0][1].legend(handles=handles, fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
