@@ -53,7 +53,7 @@ def run_demo(args: argparse.Namespace) -> int:
     video_path, sheet_path = out_dir / "demo.mp4", out_dir / "demo_side_by_side.png"
     writer = None
     samples, statuses = [], {"deidentified": 0, "fallback": 0}
-    best_pair, best_faces = None, -1
+    best_pair, best_faces = None, -1.0
     with Filter(**filter_kwargs(args)) as face_filter:
         mode = "generator" if face_filter.generator_available else f"fallback only ({face_filter.fallback})"
         print(f"deid demo: {label} -> {video_path} [{mode}]")
@@ -70,14 +70,38 @@ def run_demo(args: argparse.Namespace) -> int:
             samples.append(dict(face_filter.stats))
             for face in face_filter.faces:
                 statuses[face.status] += 1
-            if index % 10 == 0 and len(face_filter.faces) > best_faces:
-                best_pair, best_faces = (frame, output), len(face_filter.faces)
+            face_area = sum(float(np.prod(face.box[2:] - face.box[:2])) for face in face_filter.faces)
+            if index % 5 == 0 and face_area > best_faces:
+                best_pair, best_faces = (frame, output, [face.box for face in face_filter.faces]), face_area
     if writer is None:
         raise ValueError(f"{label}: no frames to process")
     writer.release()
     if best_pair is not None:
-        cv2.imwrite(str(sheet_path), np.concatenate(best_pair, axis=1))
+        cv2.imwrite(str(sheet_path), side_by_side(*best_pair))
     print(stage_table(samples))
     print(f"faces: {statuses['deidentified']} de-identified, {statuses['fallback']} covered by the fallback")
     print(f"wrote {video_path} and {sheet_path}")
     return 0
+
+
+def side_by_side(frame: np.ndarray, output: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+    """Input | output, and under it the largest face of each, enlarged, so the change is easy to see."""
+    sheet = np.concatenate([frame, output], axis=1)
+    if not boxes:
+        return sheet
+    x1, y1, x2, y2 = max(boxes, key=lambda box: float(np.prod(box[2:] - box[:2])))
+    margin = 0.3 * max(x2 - x1, y2 - y1)
+    height, width = frame.shape[:2]
+    left, top = int(max(0, x1 - margin)), int(max(0, y1 - margin))
+    right, bottom = int(min(width, x2 + margin)), int(min(height, y2 + margin))
+    zoom_height = frame.shape[0]
+    zoom_width = max(1, round((right - left) * zoom_height / max(bottom - top, 1)))
+    zooms = [cv2.resize(image[top:bottom, left:right], (zoom_width, zoom_height), interpolation=cv2.INTER_CUBIC)
+             for image in (frame, output)]
+    row = np.concatenate(zooms, axis=1)
+    if row.shape[1] < sheet.shape[1]:
+        pad = sheet.shape[1] - row.shape[1]
+        row = cv2.copyMakeBorder(row, 0, 0, pad // 2, pad - pad // 2, cv2.BORDER_CONSTANT, value=0)
+    else:
+        row = cv2.resize(row, (sheet.shape[1], round(row.shape[0] * sheet.shape[1] / row.shape[1])))
+    return np.concatenate([sheet, row], axis=0)
