@@ -22,7 +22,7 @@ def quick_run(shared_data, tmp_path_factory):
 
 def test_run_folder_has_the_report_plots_and_contact_sheets(quick_run):
     out, report = quick_run
-    for name in ["report.json", "report.md", "privacy_vs_change.png", "contact_video.png"]:
+    for name in ["report.json", "report.md", "privacy_vs_change.png", "strength_sweep.png", "contact_video.png"]:
         assert (out / name).stat().st_size > 0, name
     for method in METHODS:
         assert (out / f"contact_{method}.png").stat().st_size > 0
@@ -46,6 +46,9 @@ def test_report_structure(quick_run):
         assert set(figures["utility"]["detection_rate"]) == {"centerface", "yunet"}
     for figures in report["videos"].values():
         assert figures["frames"] == 30 and figures["fps"] > 0
+    # --quick sweeps the SDK (the default swept method) at strengths 0.5 and 1.
+    assert [point["strength"] for point in report["sweep"]["sdk"]] == [0.5, 1.0]
+    assert set(report["sweep"]["sdk"][0]["privacy"]) == set(ATTACKERS)
 
 
 def test_noop_leaks_everything(quick_run):

@@ -1,7 +1,8 @@
 """`deid-eval`: privacy, utility and temporal stability of de-identification methods, in one command.
 
     deid-eval                                  # baselines, 300 LFW eval identities, all videos (<= 150 frames)
-    deid-eval --method sdk:strength=1.0 --method blur --sweep-strengths 0.25,0.5,0.75,1
+    deid-eval --method sdk --method blur       # the SDK beside blur, plus its strength sweep (0.25..1)
+    deid-eval --method sdk:backend=onnxruntime,model=PATH.onnx --sweep-strengths none
     deid-eval --quick                          # CI: 10 identities, small gallery, one 30-frame clip
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ from deid_eval.methods import BASELINE_NAMES, METHOD_NAMES, parse_method_spec
 from deid_eval.paths import LFW_DIR, LFW_SPLITS, REPOSITORY_ROOT, VIDEOS_DIR, default_cache_dir
 
 QUICK = {"identity_limit": 10, "gallery_limit": 200, "video_limit": 1, "max_frames": 30, "contact_examples": 4}
+SWEEP_STRENGTHS = (0.25, 0.5, 0.75, 1.0)
+QUICK_SWEEP_STRENGTHS = (0.5, 1.0)
 
 
 def _positive_int(text: str) -> int:
@@ -29,6 +32,8 @@ def _positive_int(text: str) -> int:
 
 
 def _strengths(text: str) -> tuple[float, ...]:
+    if text.strip().lower() in ("", "none"):
+        return ()
     try:
         values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as error:
@@ -63,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibrate", action="store_true",
                         help="compute each attacker's FAR-0.1%% threshold from LFW different-person pairs of the gallery "
                              "instead of the values measured in ../shared/data/README.md")
-    parser.add_argument("--sweep-strengths", type=_strengths, default=(), help="e.g. 0.25,0.5,0.75,1")
-    parser.add_argument("--sweep-methods", default="sdk", help="methods to sweep (comma-separated, default: %(default)s)")
+    parser.add_argument("--sweep-strengths", type=_strengths, default=None,
+                        help="strengths of the photo sweep (default: 0.25,0.5,0.75,1; --quick: 0.5,1; 'none': no sweep)")
+    parser.add_argument("--sweep-methods", default="sdk",
+                        help="methods to sweep, comma-separated (default: %(default)s; baselines take a strength too)")
     parser.add_argument("--contact-examples", type=int, default=6, help="probe rows per contact sheet")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/eval/<timestamp>)")
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: ~/.cache/deid_eval)")
@@ -96,7 +103,9 @@ def settings_from_args(args: argparse.Namespace, argv: list[str]) -> Settings:
     return Settings(
         faces=args.faces, splits=splits, videos=None if args.no_video else args.videos, out=out,
         cache=args.cache or default_cache_dir(), methods=methods, attackers=attackers, detector=args.detector,
-        calibrate=args.calibrate, sweep_strengths=args.sweep_strengths,
+        calibrate=args.calibrate,
+        sweep_strengths=args.sweep_strengths if args.sweep_strengths is not None else (
+            QUICK_SWEEP_STRENGTHS if args.quick else SWEEP_STRENGTHS),
         sweep_methods=tuple(m.strip() for m in args.sweep_methods.split(",")), seed=args.seed,
         show_progress=not args.no_progress, command="deid-eval " + shlex.join(argv),
         extra={"quick": bool(args.quick)}, **values)
