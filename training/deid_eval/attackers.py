@@ -174,11 +174,13 @@ class DlibAttacker(Attacker):
         return -np.linalg.norm(difference, axis=1)
 
 
-def make_attacker(name: str, threshold: float | None = None, cache_dir: Path | None = None) -> Attacker:
+def make_attacker(name: str, threshold: float | None = None, cache_dir: Path | None = None,
+                  threads: int = 2) -> Attacker:
+    """`threads`: onnxruntime threads of the ONNX attackers (dlib's descriptor runs on one core)."""
     if name == "dlib":
         return DlibAttacker(threshold)
     if name == "sface":
-        return SFaceAttacker(threshold, cache_dir=cache_dir)
+        return SFaceAttacker(threshold, threads=threads, cache_dir=cache_dir)
     if name == "mobilefacenet":
-        return MobileFaceNetAttacker(threshold)
+        return MobileFaceNetAttacker(threshold, threads=threads)
     raise ValueError(f"attacker must be one of {ATTACKER_NAMES}, got {name!r}")

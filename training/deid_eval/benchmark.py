@@ -15,11 +15,16 @@ from deid_eval.calibration import threshold_at_far
 from deid_eval.detectors import make_detector
 from deid_eval.embedding_cache import EmbeddingCache
 from deid_eval.faces import eval_identities, identification_set, load_face_folder
+from deid_eval.gallery_workers import fill_in_parallel
 from deid_eval.identification import Gallery
 from deid_eval.methods import make_method, method_label
 from deid_eval.photos import PhotoContext
 from deid_eval.report import contact_sheet, plot_privacy_vs_change, plot_strength_sweep, write_report
 from deid_eval.video import evaluate_videos, list_videos
+
+
+# Below this many missing embeddings, starting worker processes costs more than it saves.
+PARALLEL_GALLERY_MINIMUM = 1000
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Settings:
     sweep_methods: tuple[str, ...] = ("sdk",)
     contact_examples: int = 6
     seed: int = 0
+    workers: int = 2
     show_progress: bool = True
     command: str = "deid-eval"
     extra: dict = field(default_factory=dict)
@@ -77,8 +83,11 @@ def run_benchmark(settings: Settings) -> dict:
     caches = {name: EmbeddingCache(settings.cache, name, faces.root) for name in attackers}
     missing = sum(len(cache.missing(gallery_names)) for cache in caches.values())
     with tqdm(total=missing, desc="gallery embeddings (cached)", unit="img", disable=not settings.show_progress) as bar:
-        for name, cache in caches.items():
-            cache.fill(gallery_names, attackers[name].embed, bar.update)
+        if settings.workers > 1 and missing >= PARALLEL_GALLERY_MINIMUM:
+            fill_in_parallel(caches, gallery_names, settings.cache, settings.workers, bar.update)
+        else:
+            for name, cache in caches.items():
+                cache.fill(gallery_names, attackers[name].embed, bar.update)
     phase_done("gallery_embeddings")
 
     thresholds, calibration = {}, {}

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/eval/<timestamp>)")
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: ~/.cache/deid_eval)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 4),
+                        help="processes embedding a cold gallery (default: CPU cores, at most 4)")
     parser.add_argument("--quick", action="store_true",
                         help="CI mode: 10 identities, 200-photo gallery, one clip of 30 frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -106,7 +109,7 @@ def settings_from_args(args: argparse.Namespace, argv: list[str]) -> Settings:
         calibrate=args.calibrate,
         sweep_strengths=args.sweep_strengths if args.sweep_strengths is not None else (
             QUICK_SWEEP_STRENGTHS if args.quick else SWEEP_STRENGTHS),
-        sweep_methods=tuple(m.strip() for m in args.sweep_methods.split(",")), seed=args.seed,
+        sweep_methods=tuple(m.strip() for m in args.sweep_methods.split(",")), seed=args.seed, workers=args.workers,
         show_progress=not args.no_progress, command="deid-eval " + shlex.join(argv),
         extra={"quick": bool(args.quick)}, **values)
 

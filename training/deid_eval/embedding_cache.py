@@ -48,6 +48,11 @@ class EmbeddingCache:
         if todo:
             self.save()
 
+    def store(self, names: list[str], embeddings: list[np.ndarray | None]) -> None:
+        """Add embeddings computed elsewhere (see gallery_workers); call save() to persist them."""
+        for name, embedding in zip(names, embeddings, strict=True):
+            self._embeddings[name] = embedding
+
     def matrix(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(N, D) float32 embeddings (zeros where no face) and (N,) bool found."""
         values = [self._embeddings[name] for name in names]
