@@ -66,9 +66,3 @@ def central_face(detections: list[Detection], width: int, height: int) -> Detect
     return min(detections, key=cost)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    top_left = np.maximum(a[:2], b[:2])
-    bottom_right = np.minimum(a[2:4], b[2:4])
-    intersection = float(np.prod(np.clip(bottom_right - top_left, 0, None)))
-    union = float(np.prod(a[2:4] - a[:2]) + np.prod(b[2:4] - b[:2])) - intersection
-    return intersection / union if union > 0 else 0.0

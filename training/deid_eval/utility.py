@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deid_eval.detectors import box_iou
+from deid_sdk.track import box_iou
 from deid_eval.methods import BOX_SCALE, scaled_box
 
 # A generic 3-D head (millimetres, y up) at six of the 68 landmarks: nose tip, chin, outer eye corners,

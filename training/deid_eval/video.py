@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from deid_eval.detectors import box_iou
+from deid_sdk.track import box_iou
 from deid_eval.methods import Method, Timer
 from deid_eval.utility import face_region_mask, pixel_change
 
