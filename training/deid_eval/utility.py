@@ -7,11 +7,12 @@ import numpy as np
 from deid_sdk.track import box_iou
 from deid_eval.methods import BOX_SCALE, scaled_box
 
-# A generic 3-D head (millimetres, y up) at six of the 68 landmarks: nose tip, chin, outer eye corners,
-# mouth corners. Enough for yaw/pitch/roll differences between an input and its output.
+# A generic 3-D head at six of the 68 landmarks: nose tip, chin, outer eye corners, mouth corners. Written in
+# the camera's axes (x right, y down, z away from the camera; the eyes lie behind the nose tip), so a frontal
+# face has a rotation near identity and yaw/pitch/roll near 0, far from the +-180 degree wrap of the angles.
 HEAD_MODEL = np.array([
-    [0.0, 0.0, 0.0], [0.0, -330.0, -65.0], [-225.0, 170.0, -135.0],
-    [225.0, 170.0, -135.0], [-150.0, -150.0, -125.0], [150.0, -150.0, -125.0]])
+    [0.0, 0.0, 0.0], [0.0, 330.0, 65.0], [-225.0, -170.0, 135.0],
+    [225.0, -170.0, 135.0], [-150.0, 150.0, 125.0], [150.0, 150.0, 125.0]])
 HEAD_LANDMARKS = [30, 8, 36, 45, 48, 54]
 OUTER_EYE_CORNERS = (36, 45)
 DETECTION_IOU = 0.3
@@ -54,8 +55,9 @@ def head_pose(landmarks: np.ndarray, width: int, height: int) -> np.ndarray | No
     focal = float(width)
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
     image_points = np.asarray(landmarks, dtype=np.float64)[HEAD_LANDMARKS]
+    # SQPnP finds the global optimum; the iterative solver sometimes lands on a flipped pose (roll ~180).
     ok, rotation_vector, _ = cv2.solvePnP(HEAD_MODEL, image_points, camera, np.zeros(4),
-                                          flags=cv2.SOLVEPNP_ITERATIVE)
+                                          flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return None
     rotation, _ = cv2.Rodrigues(rotation_vector)
