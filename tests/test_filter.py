@@ -211,6 +211,18 @@ def test_manifest_checksum_mismatch_is_reported(tmp_path):
         Filter(model=model)
 
 
+def test_reset_forgets_tracks(faces_grid, passthrough_model):
+    with Filter(model=passthrough_model) as face_filter:
+        face_filter(faces_grid)
+        first_ids = {face.track_id for face in face_filter.faces}
+        face_filter(faces_grid)
+        assert {face.track_id for face in face_filter.faces} == first_ids  # same faces, same tracks
+        face_filter.reset()
+        assert face_filter.faces == [] and face_filter.tracker.tracks == []
+        face_filter(faces_grid)
+        assert not {face.track_id for face in face_filter.faces} & first_ids  # new tracks after a reset
+
+
 def test_closed_filter_refuses_frames(passthrough_model):
     face_filter = Filter(model=passthrough_model)
     face_filter.close()

@@ -98,6 +98,11 @@ class Filter:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def reset(self) -> None:
+        """Start over, as for a new video: forget every track and the identities they hold."""
+        self.tracker.reset()
+        self.faces = []
+
     def close(self) -> None:
         """Release the models and forget every identity held in memory."""
         self.generator = None

@@ -162,12 +162,7 @@ class SdkFilter(Method):
 
     def reset(self) -> None:
         # A new video or an unrelated photo: tracks (and the target identities they hold) must not carry over.
-        reset = getattr(self._filter, "reset", None) or getattr(getattr(self._filter, "tracker", None), "reset", None)
-        if reset is not None:
-            reset()
-        else:
-            self.close()
-            self._filter = self._filter_class(**self.options)
+        self._filter.reset()
 
     def close(self) -> None:
         if hasattr(self._filter, "close"):
