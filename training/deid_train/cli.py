@@ -1,6 +1,6 @@
 """`deid-train`: prepare data, train, export.
 
-    deid-train train --shard DIR [--preset gpu|cpu|test] [--max-minutes M] [--resume CKPT] [--dry-run] ...
+    deid-train train --shard DIR [--preset gpu|cpu|test] [--max-minutes M] [--resume CKPT | --init-generator ONNX] ...
     deid-train prepare ...   (deid_train.prepare registers itself)
     deid-train export ...    (deid_train.export registers itself)
 

