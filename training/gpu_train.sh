@@ -4,7 +4,8 @@
 #     training/gpu_train.sh [MINUTES] [extra `deid-train train` flags...]
 #
 # Trains the generator for a wall-clock budget (default 7 minutes, loading included), resuming from a carried
-# checkpoint when there is one, and leaves in $OUT (at most 8 files, each < 16 MiB):
+# checkpoint when there is one (else continuing from the shipped generator's weights, see DEID_INIT_GENERATOR),
+# and leaves in $OUT (at most 8 files, each < 16 MiB):
 #   compact_000.npz ...     the travelling checkpoint (2 parts, 28 MB: bf16 weights + 8-bit Adam second moments); carry them back in
 #                           .carry/ckpt/ to continue the same run in the next window
 #   deid_generator.onnx     the exported generator (when `deid-train export` works here)
@@ -18,6 +19,10 @@
 #   DEID_SHARD=.carry/shard                   shard folder from `deid-train prepare --shard`
 #   DEID_DLIB_WEIGHTS=.carry/dlib_resnet_fp16.npz  (python -m deid_sdk.dlib_format --compact FILE)
 #   DEID_CKPT=.carry/ckpt                     compact (or full) checkpoint to resume, if present
+#   DEID_INIT_GENERATOR=models/deid_generator.onnx  without a checkpoint: the generator starts from these weights
+#                                             at the step its models/manifest.json entry records (the lambda ramp
+#                                             goes on; discriminator and Adam start fresh)
+#   DEID_FRESH=1                              without a checkpoint: start from scratch instead
 #   OUT=out/gpu_train                         where the results go
 #   DEID_RUN_DIR=<temp dir>                   the full run folder (full checkpoint, all samples)
 #   DEID_COMPACT_MOMENTS=second8              Adam moments in the travelling checkpoint: second8 (28 MB),
@@ -56,15 +61,24 @@ if [ ! -f "$DLIB" ]; then
   DLIB_FLAG=()
 fi
 RESUME_FLAG=()
+INIT_GENERATOR="${DEID_INIT_GENERATOR:-models/deid_generator.onnx}"
 if [ -f "$CKPT/compact_000.npz" ] || [ -f "$CKPT/checkpoint.pt" ]; then
   RESUME_FLAG=(--resume "$CKPT")
   echo "resuming from $CKPT"
+elif [ "${DEID_FRESH:-0}" = "1" ]; then
+  echo "no checkpoint in $CKPT and DEID_FRESH=1: fresh start"
+elif [ -f "$INIT_GENERATOR" ]; then
+  RESUME_FLAG=(--init-generator "$INIT_GENERATOR")
+  echo "no checkpoint in $CKPT: generator from $INIT_GENERATOR (--init-generator; DEID_FRESH=1 starts from scratch)"
+else
+  echo "no checkpoint in $CKPT and no $INIT_GENERATOR: fresh start"
 fi
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   PRESET=(--preset gpu)
   SMOKE_STEPS=10
 else
-  PRESET=(--preset cpu --threads "$(nproc)")
+  # The GPU window's step limit (the cpu preset's 3,300 would leave nothing to do after a GPU-trained start).
+  PRESET=(--preset cpu --threads "$(nproc)" --steps 100000)
   SMOKE_STEPS=2
   echo "no CUDA: CPU preset (a plumbing check, not a useful training)"
 fi
