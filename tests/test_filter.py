@@ -126,6 +126,14 @@ def test_no_model_falls_back_for_every_face(faces_grid, monkeypatch, tmp_path):
         assert_every_face_covered(faces_grid, output, face_filter.faces)
 
 
+def test_generator_can_be_switched_off(faces_grid, passthrough_model):
+    with Filter(model=passthrough_model, use_generator=False) as face_filter:
+        assert not face_filter.generator_available
+        output = face_filter(faces_grid)
+        assert {face.status for face in face_filter.faces} == {"fallback"}
+        assert_every_face_covered(faces_grid, output, face_filter.faces)
+
+
 def test_generator_error_falls_back(faces_grid, tmp_path):
     with Filter(model=write_broken_generator(tmp_path / "broken.onnx")) as face_filter:
         output = face_filter(faces_grid)

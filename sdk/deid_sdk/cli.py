@@ -20,11 +20,14 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-face", type=int, default=24, help="smaller faces (pixels) get the fallback")
     group.add_argument("--threshold", type=float, default=0.5, help="face detection threshold")
     group.add_argument("--detect-width", type=int, default=None, help="run detection on frames downscaled to this width")
+    group.add_argument("--no-generator", action="store_true",
+                       help="cover every face with the fallback instead of replacing it")
 
 
 def filter_kwargs(args: argparse.Namespace) -> dict:
     return dict(model=args.model, strength=args.strength, fallback=args.fallback, backend=args.backend,
-                min_face=args.min_face, threshold=args.threshold, detect_width=args.detect_width)
+                min_face=args.min_face, threshold=args.threshold, detect_width=args.detect_width,
+                use_generator=not args.no_generator)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,7 +53,7 @@ class Filter:
                  strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
-                 detector: FaceDetector | None = None):
+                 detector: FaceDetector | None = None, use_generator: bool = True):
         self.strength = check_unit_interval(strength, "strength")
         self.fallback = check_choice(fallback, FALLBACK_MODES, "fallback")
         self.color = check_choice(color, COLOR_ORDERS, "color")
@@ -73,10 +73,14 @@ class Filter:
         self._closed = False
 
         model_path = Path(model) if model is not None else default_generator_path()
-        if model is not None and not Path(model).is_file():
+        if not use_generator:
+            model_path = None  # the user asked for the fallback on every face (e.g. guaranteed blur)
+        elif model is not None and not Path(model).is_file():
             raise FileNotFoundError(f"generator model not found: {model}. Pass model=None for the bundled model, "
                                     "or export one with `deid-train export`")
-        if model_path is None:
+        if model_path is None and not use_generator:
+            log.info("generator disabled (use_generator=False): every face gets the %r fallback", self.fallback)
+        elif model_path is None:
             log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                         "protected with the %r fallback instead of being replaced", self.fallback)
         else:
