@@ -4,9 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
-import cv2
 
 
 def register(subparsers) -> None:
@@ -26,18 +23,9 @@ def run_bench(args: argparse.Namespace) -> int:
     from deid_sdk.cli import filter_kwargs
     from deid_sdk.stage_report import stage_table
 
-    if not Path(args.input).is_file():
-        raise FileNotFoundError(f"--input: no such file: {args.input}")
-    capture = cv2.VideoCapture(args.input)
-    frames = []
-    while len(frames) < args.frames + args.warmup:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise ValueError(f"--input: cannot decode any frame of {args.input}")
+    from deid_sdk.io.frames import read_frames
+
+    frames = read_frames(args.input, args.frames + args.warmup)
     with Filter(impl=args.impl, **filter_kwargs(args)) as face_filter:
         for frame in frames[:args.warmup]:
             face_filter(frame)

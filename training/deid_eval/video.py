@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from deid_sdk.io.frames import read_frames
 from deid_sdk.track import box_iou
 from deid_eval.methods import Method, Timer
 from deid_eval.utility import face_region_mask, pixel_change
@@ -30,22 +30,6 @@ def list_videos(folder: Path, limit: int | None = None) -> list[Path]:
     if not videos:
         raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
     return videos[:limit] if limit is not None else videos
-
-
-def read_frames(path: Path, max_frames: int | None) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise FileNotFoundError(f"cannot open video {path}")
-    frames = []
-    while max_frames is None or len(frames) < max_frames:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise ValueError(f"no frames could be read from {path}")
-    return frames
 
 
 @dataclass
