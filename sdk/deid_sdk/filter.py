@@ -72,18 +72,18 @@ class Filter:
         self._target_identity: np.ndarray | None = None
         self._closed = False
 
-        model_path = Path(model) if model is not None else default_generator_path()
-        if not use_generator:
-            model_path = None  # the user asked for the fallback on every face (e.g. guaranteed blur)
-        elif model is not None and not Path(model).is_file():
-            raise FileNotFoundError(f"generator model not found: {model}. Pass model=None for the bundled model, "
-                                    "or export one with `deid-train export`")
-        if model_path is None and not use_generator:
+        if not use_generator:  # the user asked for the fallback on every face (e.g. guaranteed blur)
+            model_path = None
             log.info("generator disabled (use_generator=False): every face gets the %r fallback", self.fallback)
-        elif model_path is None:
-            log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
-                        "protected with the %r fallback instead of being replaced", self.fallback)
         else:
+            model_path = Path(model) if model is not None else default_generator_path()
+            if model is not None and not model_path.is_file():
+                raise FileNotFoundError(f"generator model not found: {model}. Pass model=None for the bundled "
+                                        "model, or export one with `deid-train export`")
+            if model_path is None:
+                log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
+                            "protected with the %r fallback instead of being replaced", self.fallback)
+        if model_path is not None:
             self.generator = Generator(model_path, backend=backend, threads=threads)
             from deid_sdk.identity import IdentityEncoder
 
