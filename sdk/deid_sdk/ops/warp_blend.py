@@ -28,12 +28,30 @@ _log_lock = threading.Lock()
 _num_threads = 0  # 0: the C++ kernels pick hardware_concurrency (capped)
 
 
-def set_num_threads(count: int) -> None:
-    """Worker threads of the C++ kernels (0: one per hardware thread, at most 8)."""
-    global _num_threads
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+def check_thread_count(count) -> int:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
         raise ValueError(f"thread count must be an int >= 0, got {count!r}")
-    _num_threads = count
+    return int(count)
+
+
+def set_num_threads(count: int) -> None:
+    """Default worker threads of the C++ kernels (0: one per hardware thread, at most 8)."""
+    global _num_threads
+    _num_threads = check_thread_count(count)
+
+
+def _thread_count(threads: int | None) -> int:
+    return _num_threads if threads is None else check_thread_count(threads)
+
+
+def check_impl(impl: str) -> str:
+    """Raise unless `impl` names an implementation that can run here (`cpu` needs the compiled module)."""
+    if impl not in _IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(map(repr, _IMPLS))}, got {impl!r}")
+    if impl in ("cpu", "cuda") and _C is None:
+        raise RuntimeError(f"impl={impl!r} needs the compiled module deid_sdk._C, which is missing; "
+                           "reinstall the SDK (pip install -e .) or use impl='ref'")
+    return impl
 
 
 def is_cuda_array(value) -> bool:
@@ -42,7 +60,7 @@ def is_cuda_array(value) -> bool:
 
 def _choose_impl(operation: str, impl: str, frame) -> str:
     if impl not in _IMPLS:
-        raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
+        raise ValueError(f"impl must be one of {', '.join(map(repr, _IMPLS))}, got {impl!r}")
     on_gpu = is_cuda_array(frame)
     chosen = impl
     if impl == "auto":
@@ -143,11 +161,12 @@ def _allocate_crops_like(frame, shape: tuple[int, ...]):
 # ---- public operations ------------------------------------------------------------------------------------------
 
 def warp_to_crop(frame, matrices, size: int = 128, pixel_format: str = "bgr", impl: str = "auto", out=None,
-                 stream=None):
+                 stream=None, threads: int | None = None):
     """Sample one size x size crop per matrix (frame->crop, 2x3) from `frame`.
 
     Returns (N,3,size,size) float32, RGB whatever the frame's order, value = pixel / 127.5 - 1 (the generator's
     input). NumPy in, NumPy out; a CUDA frame gives a CUDA array (`out` or a new torch/CuPy array).
+    threads: C++ worker threads for this call (None: the `set_num_threads` setting).
     """
     chosen = _choose_impl("warp_to_crop", impl, frame)
     if chosen == "ref":
@@ -162,7 +181,7 @@ def warp_to_crop(frame, matrices, size: int = 128, pixel_format: str = "bgr", im
             out = np.empty((count, 3, size, size), dtype=np.float32)
         else:
             _validate.check_numpy_crop_batch("out", out, count, 3, size)
-        _C.warp_to_crop_cpu(frame, matrices, out, blue_first, _num_threads)
+        _C.warp_to_crop_cpu(frame, matrices, out, blue_first, _thread_count(threads))
         return out
     frame_info = _cuda_interface("frame", frame, writable=False)
     height, width, channels, blue_first = _validate.check_frame_geometry(
@@ -178,12 +197,12 @@ def warp_to_crop(frame, matrices, size: int = 128, pixel_format: str = "bgr", im
 
 
 def blend_from_crop(frame, images, masks, matrices, hulls, feather=4.0, pixel_format: str = "bgr",
-                    impl: str = "auto", stream=None):
+                    impl: str = "auto", stream=None, threads: int | None = None):
     """Blend generated faces back into `frame` in place, inside each face's feathered convex hull; returns `frame`.
 
     images: (N,3,S,S) float32 RGB in [-1, 1]; masks: (N,1,S,S) float32 in [0, 1]; hulls: N polygons (K,2) in frame
     pixels; feather: edge ramp in pixels (<= 0: hard edge), one number or one per face. On the CUDA path images
-    and masks must be CUDA arrays too.
+    and masks must be CUDA arrays too. threads: as for `warp_to_crop`.
     """
     chosen = _choose_impl("blend_from_crop", impl, frame)
     if chosen == "ref":
@@ -196,7 +215,8 @@ def blend_from_crop(frame, images, masks, matrices, hulls, feather=4.0, pixel_fo
         size = _validate.check_numpy_crop_batch("images", images, count, 3)
         _validate.check_numpy_crop_batch("masks", masks, count, 1, size)
         points, offsets = _validate.pack_hulls(hulls, count)
-        _C.blend_from_crop_cpu(frame, images, masks, matrices, points, offsets, feathers, blue_first, _num_threads)
+        _C.blend_from_crop_cpu(frame, images, masks, matrices, points, offsets, feathers, blue_first,
+                               _thread_count(threads))
         return frame
     frame_info = _cuda_interface("frame", frame, writable=True)
     height, width, channels, blue_first = _validate.check_frame_geometry(

@@ -1,33 +1,21 @@
 """ONNX graph of dlib's face-recognition ResNet, built with onnx.helper from the parsed weights (no torch).
 
 Contract (models/README.md): input `chip` [N, 3, 150, 150] float32 RGB raw pixels 0..255 (dlib's mean
-subtraction and /256 are inside the graph), output `embedding` [N, 128] float32 (not normalised).
+subtraction and /256 are inside the graph), output `identity` [N, 128] float32 (not normalised).
 Each affine is folded into its conv (`dlib_format.fold_affine`), exactly as in `deid_train.identity_net`, so
-both compute with identical weights.
-
-`ensure_identity_model()` converts the installed face-recognition-models file at first use and caches the
-result under `deid_sdk.cache.cache_dir()` (`$DEID_CACHE_DIR`, else `~/.cache/deid_sdk`), named by the source's
-sha256 and the converter version, so a changed source or converter produces a new file. Nothing converted is
-ever committed.
-
-    python -m deid_sdk.dlib_onnx            # convert now, print the cached path
+both compute with identical weights. The model build (`deid_sdk.model_build`) writes it from the installed
+face-recognition-models file; the runtime only loads the result (`deid_sdk.identity`).
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
-from deid_sdk.cache import atomic_write_bytes, cache_dir
 from deid_sdk.dlib_format import INPUT_SCALE, DlibResNetWeights, fold_affine, load_weights
 
-# Bump when the graph changes, so cached conversions are rebuilt.
-CONVERTER_VERSION = 1
 OPSET = 17
-INPUT_NAME = "chip"
-OUTPUT_NAME = "embedding"
+INPUT_NAME, OUTPUT_NAME = "chip", "identity"   # read back by deid_sdk.identity from the session
 
 
 def _conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -87,7 +75,7 @@ class _GraphBuilder:
 
 def build_onnx_model(weights: DlibResNetWeights):
     """An onnx.ModelProto computing dlib's descriptor from 0..255 RGB chips."""
-    from onnx import TensorProto, checker, helper
+    from onnx import TensorProto, helper
 
     if not isinstance(weights, DlibResNetWeights):
         raise TypeError(f"expected DlibResNetWeights, got {type(weights).__name__}")
@@ -122,43 +110,16 @@ def build_onnx_model(weights: DlibResNetWeights):
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", weights.fc_weight.shape[1]])],
         g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="deid_sdk.dlib_onnx", producer_version=str(CONVERTER_VERSION))
+                              producer_name="deid_sdk.model_build")
     model.ir_version = 8
     model.doc_string = ("dlib_face_recognition_resnet_model_v1 (dlib), converted from the PyPI package "
                         "face-recognition-models. Input: chip N x 3 x 150 x 150 RGB 0..255. "
-                        "Output: 128-D descriptor (not normalised).")
-    checker.check_model(model)
+                        "Output: identity, dlib's 128-D face descriptor (not normalised).")
     return model
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def build(source: Path, destination: Path) -> None:
+    """The model-build step: dlib's .dat (or a compact .npz) -> the ONNX identity encoder."""
+    from deid_sdk.model_build.onnx_edit import checked
 
-
-def ensure_identity_model(source: str | Path | None = None, cache: str | Path | None = None) -> Path:
-    """Path of the ONNX identity encoder, converting `source` (default: the installed .dat) on first use.
-
-    The cached file is keyed by the source's sha256 and CONVERTER_VERSION and written atomically, so concurrent
-    first uses and interrupted conversions never leave a broken model in the cache.
-    """
-    from deid_sdk.dlib_format import default_model_path
-
-    source = default_model_path() if source is None else Path(source)
-    if not source.is_file():
-        raise FileNotFoundError(f"identity model source not found: {source} "
-                                "(expected dlib_face_recognition_resnet_model_v1.dat or a compact .npz)")
-    folder = Path(cache) if cache is not None else cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"dlib_resnet-{_file_sha256(source)[:16]}-v{CONVERTER_VERSION}.onnx"
-    if not target.is_file():
-        model = build_onnx_model(load_weights(source))
-        atomic_write_bytes(target, model.SerializeToString())
-    return target
-
-
-if __name__ == "__main__":
-    print(ensure_identity_model())
+    destination.write_bytes(checked(build_onnx_model(load_weights(source))))

