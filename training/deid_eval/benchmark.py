@@ -79,7 +79,7 @@ def run_benchmark(settings: Settings) -> dict:
     split = identification_set(faces, identities, settings.identity_limit, settings.gallery_limit, settings.seed)
     gallery_names = [faces.names[i] for i in split.gallery]
 
-    attackers = {name: make_attacker(name, cache_dir=settings.cache) for name in settings.attackers}
+    attackers = {name: make_attacker(name) for name in settings.attackers}
     caches = {name: EmbeddingCache(settings.cache, name, faces.root) for name in attackers}
     missing = sum(len(cache.missing(gallery_names)) for cache in caches.values())
     with tqdm(total=missing, desc="gallery embeddings (cached)", unit="img", disable=not settings.show_progress) as bar:
@@ -135,7 +135,7 @@ def run_benchmark(settings: Settings) -> dict:
     if video_paths:
         videos, video_samples, video_input = evaluate_videos(
             methods, video_paths, settings.max_frames, detectors[settings.detector], detectors["yunet"],
-            attackers["sface"] if "sface" in attackers else make_attacker("sface", cache_dir=settings.cache),
+            attackers["sface"] if "sface" in attackers else make_attacker("sface"),
             settings.show_progress)
     for method in methods.values():
         method.close()

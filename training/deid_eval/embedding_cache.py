@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 # Bump when an attacker's preprocessing changes, so stale embeddings are never reused.
-CACHE_VERSION = {"dlib": 1, "sface": 1, "mobilefacenet": 1}
+CACHE_VERSION = {"dlib": 1, "sface": 2, "mobilefacenet": 1}  # sface 2: the shipped float16-weight file
 
 
 class EmbeddingCache:

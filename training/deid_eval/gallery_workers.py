@@ -25,7 +25,7 @@ def _embed_chunk(attacker_name: str, root: str, names: list[str], cache_dir: str
     from deid_eval.attackers import make_attacker
 
     if attacker_name not in _worker_attackers:
-        _worker_attackers[attacker_name] = make_attacker(attacker_name, cache_dir=Path(cache_dir), threads=1)
+        _worker_attackers[attacker_name] = make_attacker(attacker_name, threads=1)
     attacker = _worker_attackers[attacker_name]
     embeddings = []
     for name in names:

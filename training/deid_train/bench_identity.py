@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from deid_sdk.dlib_format import load_weights
-    from deid_sdk.dlib_onnx import ensure_identity_model
+    from deid_sdk.dlib_format import default_model_path, load_weights
     from deid_sdk.identity import IdentityEncoder
+    from deid_sdk.model_build.dlib_resnet import build
     from deid_train.identity_net import DlibResNet
 
     torch.set_num_threads(args.threads)
@@ -52,12 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     rows: list[tuple[str, str, int, float]] = []
 
-    with tempfile.TemporaryDirectory() as cache:
-        encoder = IdentityEncoder(ensure_identity_model(args.weights, cache=cache), threads=args.threads)
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = Path(folder) / "dlib_resnet.onnx"
+        build(args.weights or default_model_path(), onnx_path)
+        encoder = IdentityEncoder(onnx_path, threads=args.threads)
         for batch in args.batches:
             chips = rng.uniform(0, 255, (batch, 150, 150, 3)).astype(np.float32)
             rows.append(("onnxruntime", f"CPU x{args.threads} fp32", batch,
-                         _rate(lambda: encoder.embed_chips(chips), batch, args.seconds)))
+                         _rate(lambda: encoder.encode_chips(chips), batch, args.seconds)))
 
     net = DlibResNet(weights)
     for batch in args.batches:
@@ -82,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
         try:
             import dlib
 
-            from deid_sdk.dlib_format import default_model_path
             recognizer = dlib.face_recognition_model_v1(str(default_model_path()))
             chip = rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)
             rows.append(("dlib", "CPU (its own threads)", 1,
