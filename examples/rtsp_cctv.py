@@ -11,6 +11,7 @@ import argparse
 import signal
 import threading
 
+from deid_sdk.cli.progress import Progress
 from deid_sdk.io import run_pipeline
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,5 +27,5 @@ for number in (signal.SIGINT, signal.SIGTERM):
     signal.signal(number, lambda *_: stop.set())
 
 summary = run_pipeline(args.source, args.sink, filter_options={"detect_width": args.detect_width},
-                       reconnect_attempts=args.reconnect_attempts, stop=stop, progress=True)
+                       reconnect_attempts=args.reconnect_attempts, stop=stop, progress=Progress())
 print(f"{summary.frames_written} frames written, {summary.frames_dropped} dropped to keep up -> {args.sink}")

@@ -5,6 +5,7 @@
 """
 import argparse
 
+from deid_sdk.cli.progress import Progress
 from deid_sdk.io import run_pipeline
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -17,5 +18,5 @@ args = parser.parse_args()
 
 # Decoding, the filter and encoding run in parallel threads; no frame of a file is ever dropped.
 summary = run_pipeline(args.input, args.output, filter_options={"strength": args.strength}, audio=args.audio,
-                       max_frames=args.max_frames, progress=True)
+                       max_frames=args.max_frames, progress=Progress())
 print(f"{summary.frames_written} frames at {summary.fps:.1f} fps -> {args.output}")

@@ -15,10 +15,10 @@ threaded loop that runs a Filter between them. jetson_utils is used (zero copy) 
 """
 from __future__ import annotations
 
-from deid_sdk.io.factory import open_sink, open_source
+from deid_sdk.io.factory import open_sink, open_source, read_frames
 from deid_sdk.io.frame import Frame
 from deid_sdk.io.live_loop import LoopSummary
 from deid_sdk.io.pipeline import run_pipeline
 from deid_sdk.io.uri import MediaUri, parse_uri
 
-__all__ = ["Frame", "LoopSummary", "MediaUri", "open_sink", "open_source", "parse_uri", "run_pipeline"]
+__all__ = ["Frame", "LoopSummary", "MediaUri", "open_sink", "open_source", "parse_uri", "read_frames", "run_pipeline"]

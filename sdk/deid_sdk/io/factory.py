@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from deid_sdk.io.base import VideoSink, VideoSource
 from deid_sdk.io.jetson import JetsonSink, JetsonSource, load_jetson_utils
 from deid_sdk.io.uri import MediaUri, parse_uri
@@ -66,7 +68,7 @@ def open_sink(uri: str, source: VideoSource, *, io: str = "auto", audio: bool = 
 
 
 def _network_sink(parsed: MediaUri, source: VideoSource, *, codec: str | None, bitrate: int | None) -> VideoSink:
-    from deid_sdk.io.pyav_video import VideoFileSink
+    from deid_sdk.io.pyav_video import StreamSink
 
     if parsed.location.startswith(f"{parsed.scheme}://@") or parsed.location.startswith(f"{parsed.scheme}://0.0.0.0"):
         if parsed.scheme.startswith("rtsp"):
@@ -75,8 +77,8 @@ def _network_sink(parsed: MediaUri, source: VideoSource, *, codec: str | None, b
         raise ValueError(f"{parsed.text}: an RTP sink needs the receiver's address: rtp://HOST:PORT")
     log.info("%s: sending %s with FFmpeg (no audio)", parsed.text,
              "to an RTSP server" if parsed.scheme.startswith("rtsp") else "RTP/MPEG-TS")
-    return VideoFileSink(parsed.location, fps=source.fps, codec=codec, bitrate=bitrate or 4_000_000,
-                         network_scheme=parsed.scheme, pace=not source.is_live)
+    return StreamSink(parsed.location, parsed.scheme, fps=source.fps, codec=codec, bitrate=bitrate or 4_000_000,
+                      pace=not source.is_live)
 
 
 def _refuse_overwriting_the_source(sink: MediaUri, source: VideoSource) -> None:
@@ -89,3 +91,22 @@ def _refuse_overwriting_the_source(sink: MediaUri, source: VideoSource) -> None:
     if sink_path.exists() and sink_path.resolve() == Path(source_path).resolve():
         raise ValueError(f"sink {sink.text!r} is the source itself; choose another output so the original "
                          "stays untouched")
+
+
+def read_frames(uri: str, max_frames: int | None = None) -> list[np.ndarray]:
+    """The first `max_frames` frames of a video file or image folder (all when None) as BGR arrays in memory, read
+    through the same source as `deid run` (benchmarks and evaluation); raises if none can be decoded."""
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1 or None, got {max_frames}")
+    frames = []
+    with open_source(uri, io="opencv") as source:
+        if source.is_live:
+            raise ValueError(f"read_frames reads files and folders, got the live source {uri!r}")
+        while max_frames is None or len(frames) < max_frames:
+            frame = source.read()
+            if frame is None:
+                break
+            frames.append(frame.image)
+    if not frames:
+        raise ValueError(f"no frames could be decoded from {uri}")
+    return frames

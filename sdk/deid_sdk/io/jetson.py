@@ -8,7 +8,6 @@ cudaImage. Buffers come from the source's small ring, so the loop keeps at most 
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 import time
 from fractions import Fraction
@@ -18,8 +17,7 @@ import numpy as np
 
 from deid_sdk.io.base import VideoSink, VideoSource
 from deid_sdk.io.frame import Frame
-
-log = logging.getLogger("deid_sdk")
+from deid_sdk.io.reconnect import reopen_with_backoff
 
 _TIME_BASE = Fraction(1, 1_000_000)   # microseconds
 _CAPTURE_TIMEOUT_MS = 1000
@@ -91,18 +89,13 @@ class JetsonSource(VideoSource):
 
     def _reconnect(self) -> bool:
         self._source.Close()
-        delay = 0.5
-        for attempt in range(1, self.reconnect_attempts + 1):
-            log.warning("%s dropped; reconnecting in %.1f s (attempt %d)", self.uri, delay, attempt)
-            if self._stop.wait(delay):
-                return False
-            try:
-                self._source = self._open()
-                self.reconnects += 1
-                return True
-            except OSError:
-                delay = min(delay * 2, self.max_backoff)
-        return False
+        source = reopen_with_backoff(self._open, uri=self.uri, attempts=self.reconnect_attempts, stop=self._stop,
+                                     max_backoff=self.max_backoff)
+        if source is None:
+            return False
+        self._source = source
+        self.reconnects += 1
+        return True
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,12 +1,10 @@
 """Cameras and network streams through OpenCV (used when jetson_utils is not available).
 
-A stream that drops is reopened with exponential backoff; while it is down no frame is produced at all,
-so nothing un-anonymized can reach a sink. A camera or stream that cannot be opened at the start is an
+A stream that drops is reopened with exponential backoff (deid_sdk.io.reconnect). A camera or stream that cannot be opened at the start is an
 error (the user named the wrong thing); one that drops later is retried `reconnect_attempts` times.
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -16,9 +14,8 @@ import cv2
 
 from deid_sdk.io.base import VideoSource
 from deid_sdk.io.frame import Frame
+from deid_sdk.io.reconnect import reopen_with_backoff
 from deid_sdk.io.uri import MediaUri
-
-log = logging.getLogger("deid_sdk")
 
 _TIME_BASE = Fraction(1, 1000)   # live frames are stamped with the capture clock in milliseconds
 _OPEN_TIMEOUT_MS = 8000
@@ -117,27 +114,17 @@ class CaptureSource(VideoSource):
         return frame
 
     def _reconnect(self) -> bool:
-        """Reopen after a drop, waiting 0.5 s, 1 s, 2 s, ... (doubling up to max_backoff). False: give up (end)."""
+        """Reopen after a drop (deid_sdk.io.reconnect). False: give up (the end of the source)."""
         if self._capture is not None:
             self._capture.release()
             self._capture = None
-        delay = self.initial_backoff
-        for attempt in range(1, self.reconnect_attempts + 1):
-            log.warning("%s dropped; reconnecting in %.1f s (attempt %d)", self.uri, delay, attempt)
-            if self._stop.wait(delay):
-                return False
-            try:
-                self._capture = self._open()
-            except (OSError, ValueError):
-                self._capture = None
-            if self._capture is not None:
-                self.reconnects += 1
-                log.warning("%s reconnected", self.uri)
-                return True
-            delay = min(delay * 2, self.max_backoff)
-        if self.reconnect_attempts:
-            log.error("%s: gave up after %d reconnect attempts", self.uri, self.reconnect_attempts)
-        return False
+        self._capture = reopen_with_backoff(self._open, uri=self.uri, attempts=self.reconnect_attempts,
+                                            stop=self._stop, initial_backoff=self.initial_backoff,
+                                            max_backoff=self.max_backoff)
+        if self._capture is None:
+            return False
+        self.reconnects += 1
+        return True
 
     def stop(self) -> None:
         self._stop.set()

@@ -7,24 +7,33 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from deid_sdk.io.factory import open_sink, open_source
 from deid_sdk.io.live_loop import LiveLoop, LoopSummary
-from deid_sdk.io.progress import Progress
 from deid_sdk.io.uri import parse_uri
+
+
+class ProgressReporter(Protocol):
+    """What `progress=` takes (deid_sdk.cli.progress.Progress is one)."""
+
+    def start(self, total: int | None, live: bool) -> None: ...
+    def __call__(self, summary: LoopSummary) -> None: ...  # after every frame written
+    def close(self) -> None: ...
 
 
 def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, audio: bool = True,
                  max_frames: int | None = None, queue_size: int = 4, io: str = "auto", codec: str | None = None,
                  crf: int | None = None, bitrate: int | None = None, image_fps: float = 30.0,
                  reconnect_attempts: int | None = None, stop: threading.Event | None = None,
-                 progress: bool = False, anonymize: Callable[..., np.ndarray] | None = None) -> LoopSummary:
+                 progress: ProgressReporter | None = None,
+                 anonymize: Callable[..., np.ndarray] | None = None) -> LoopSummary:
     """De-identify every frame from `source` into `sink` until the source ends, `max_frames`, or `stop` is set.
 
-    `anonymize` replaces the default `Filter(**filter_options)` (any callable taking (image, inplace=True)).
+    `filter_options`: Filter options (a `target` image in BGR order). `anonymize` replaces the default
+    `Filter(**filter_options)` (any callable taking (image, inplace=True)).
     The sink is always closed into a playable result, also when a stage fails; the failure is then raised.
     """
     if max_frames is not None and max_frames < 1:
@@ -38,18 +47,24 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
         if anonymize is None:
             from deid_sdk.filter import Filter
 
-            owned_filter = anonymize = Filter(color=video_source.color, **(filter_options or {}))
+            options = dict(filter_options or {})
+            target = options.get("target")
+            if video_source.color == "rgb" and isinstance(target, np.ndarray) and target.ndim == 3:
+                options["target"] = np.ascontiguousarray(target[:, :, ::-1])
+            owned_filter = anonymize = Filter(color=video_source.color, **options)
         total = video_source.frame_count
         if total is not None and max_frames is not None:
             total = min(total, max_frames)
-        bar = Progress(total, live=video_source.is_live, enabled=progress)
+        if progress is not None:
+            progress.start(total, live=video_source.is_live)
         loop = LiveLoop(video_source, video_sink, anonymize, max_frames=max_frames, queue_size=queue_size,
-                        on_frame_written=bar)
+                        on_frame_written=progress)
         summary = LoopSummary()
         try:
             summary = loop.run(stop)
         finally:
-            bar.close()
+            if progress is not None:
+                progress.close()
             try:
                 video_sink.close(complete=summary.reached_end and summary.error is None)
             except Exception as error:  # report the first failure, not the close after it

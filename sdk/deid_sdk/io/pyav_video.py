@@ -1,10 +1,9 @@
 """Video files and network outputs through PyAV (FFmpeg): frame rate, timestamps and audio survive.
 
-The source decodes a file and hands out each frame with its own timestamp. The sink encodes with the
-source's time base, so frame rate and duration match the input exactly (variable frame rate included),
-and copies the input's audio packets untouched, interleaved by time, up to the last frame written.
-The same sink publishes RTSP (to an RTSP server such as MediaMTX: FFmpeg's muxer is a client) and sends
-RTP (MPEG-TS payload, playable with `ffplay rtp://@:PORT` without an SDP file).
+The source decodes a file and hands out each frame with its own timestamp. The sinks encode with the
+source's time base, so frame rate and duration match the input exactly (variable frame rate included):
+`VideoFileSink` also copies the input's audio packets untouched, interleaved by time, up to the last frame
+written; `StreamSink` publishes RTSP (to an RTSP server such as MediaMTX) or sends RTP.
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ def _require_av():
     try:
         import av
     except ImportError:
-        raise ImportError("video files need PyAV: pip install 'deid_sdk[video]' (or pip install av)") from None
+        raise ImportError("video files and streams need PyAV, a dependency of deid_sdk: pip install av") from None
     return av
 
 
@@ -88,7 +87,9 @@ class VideoFileSource(VideoSource):
             return None
         except self._av.FFmpegError as error:
             raise ValueError(f"cannot decode {self.path} at frame {self._index}: {_ffmpeg_message(error)}") from None
-        image = decoded.to_ndarray(format="bgr24" if self.color == "bgr" else "rgb24")
+        # FFmpeg pads each row to its alignment: for widths like 250 the array is a strided view, which the
+        # filter (and any in-place kernel) refuses; one copy makes it a packed frame.
+        image = np.ascontiguousarray(decoded.to_ndarray(format="bgr24" if self.color == "bgr" else "rgb24"))
         pts = decoded.pts if decoded.pts is not None else self._next_pts
         self._next_pts = pts + self._frame_ticks
         frame = Frame(image=image, index=self._index, pts=pts, time_base=self.time_base, color=self.color)
@@ -99,55 +100,44 @@ class VideoFileSource(VideoSource):
         self._container.close()
 
 
-class VideoFileSink(VideoSink):
-    """Encode frames into a video file (or publish them to rtsp:// / send them to rtp://).
+class EncodingSink(VideoSink):
+    """Encode frames with FFmpeg through PyAV: the part a file and a network stream share.
 
-    Opened at the first frame, when the size is known. Frames keep their source timestamps.
+    Opened at the first frame, when the size is known. Frames keep their source timestamps, so frame rate and
+    duration equal the input's. Subclasses say where the packets go (`_open_container`) and how to encode.
     """
 
-    def __init__(self, target: str | Path, *, fps: Fraction | float | None = None, audio_from: str | None = None,
-                 codec: str | None = None, crf: int | None = None, bitrate: int | None = None,
-                 network_scheme: str | None = None, pace: bool = False):
+    def __init__(self, target: str, *, fps: Fraction | float | None = None, codec: str | None = None,
+                 bitrate: int | None = None):
         self._av = _require_av()
         self.uri = str(target)
-        self.network_scheme = network_scheme
-        self.path = None if network_scheme else Path(target)
         self.fps = Fraction(fps).limit_denominator(1001 * 1000) if fps else Fraction(30)
-        self.audio_from = None if network_scheme else audio_from
         self.codec = codec or self._default_codec()
-        self.crf = crf
         self.bitrate = bitrate
-        self.pace = pace  # send in real time (a file played out to a network sink)
         self._container = None
         self._video = None
-        self._audio_in = None
-        self._audio_out = None
-        self._audio_packets = None
-        self._pending_audio = None
         self._last_pts: int | None = None
         self._last_time = 0.0
-        self._pace_origin: tuple[float, float] | None = None
         self.frames_written = 0
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _default_codec(self) -> str:
-        names = self._av.codecs_available
-        if self.path is not None and self.path.suffix.lower() == ".webm":
-            return "libvpx-vp9" if "libvpx-vp9" in names else "libvpx"
-        return "libx264" if "libx264" in names else "mpeg4"
+        return "libx264" if "libx264" in self._av.codecs_available else "mpeg4"
+
+    def _open_container(self):
+        raise NotImplementedError
+
+    def _encoder_options(self) -> dict[str, str]:
+        return {}
+
+    def _before_encode(self, frame: Frame, media_time: float) -> None:
+        """Called with each frame's presentation time just before it is encoded."""
 
     # -- opening ---------------------------------------------------------------------------------
     def _open(self, frame: Frame) -> None:
         av = self._av
         height, width = frame.image.shape[:2]
         try:
-            if self.network_scheme:
-                options = {"rtsp_transport": "tcp"} if self.network_scheme.startswith("rtsp") else {}
-                self._container = av.open(self.uri, "w", format=_NETWORK_FORMATS[self.network_scheme],
-                                          options=options)
-            else:
-                self._container = av.open(str(self.path), "w")
+            self._container = self._open_container()
         except (av.FFmpegError, OSError) as error:
             raise OSError(f"cannot open output {self.uri}: {_ffmpeg_message(error)}") from None
         try:
@@ -163,23 +153,85 @@ class VideoFileSink(VideoSink):
         if self.bitrate:
             video.bit_rate = int(self.bitrate)
         self._video = video
-        if self.audio_from:
-            self._open_audio()
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, frame: Frame) -> None:
+        if self._container is None:
+            self._open(frame)
+        pts = frame.pts
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
+        self._last_pts = pts
+        picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image),
+                                                   format="bgr24" if frame.color == "bgr" else "rgb24")
+        picture.pts = pts
+        picture.time_base = frame.time_base
+        self._last_time = float(pts * frame.time_base)
+        self._before_encode(frame, self._last_time)
+        try:
+            for packet in self._video.encode(picture):
+                self._container.mux(packet)
+        except self._av.FFmpegError as error:
+            raise OSError(f"cannot write to {self.uri}: {_ffmpeg_message(error)}") from None
+        self.frames_written += 1
+
+    def _finish(self, complete: bool) -> None:
+        """After the encoder is flushed, before the container closes."""
+
+    def _release(self) -> None:
+        """After the container closed (also after a failure)."""
+
+    def close(self, complete: bool = True) -> None:
+        if self._container is None:
+            return
+        try:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
+            self._finish(complete)
+        finally:
+            self._container.close()
+            self._container = None
+            self._release()
+
+
+class VideoFileSink(EncodingSink):
+    """Encode frames into a video file, copying the input's audio packets untouched, interleaved by time."""
+
+    def __init__(self, path: str | Path, *, fps: Fraction | float | None = None, audio_from: str | None = None,
+                 codec: str | None = None, crf: int | None = None, bitrate: int | None = None):
+        self.path = Path(path)
+        super().__init__(str(path), fps=fps, codec=codec, bitrate=bitrate)
+        self.audio_from = audio_from
+        self.crf = crf
+        self._audio_in = None
+        self._audio_out = None
+        self._audio_packets = None
+        self._pending_audio = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _default_codec(self) -> str:
+        if self.path.suffix.lower() == ".webm":
+            return "libvpx-vp9" if "libvpx-vp9" in self._av.codecs_available else "libvpx"
+        return super()._default_codec()
+
+    def _open_container(self):
+        return self._av.open(str(self.path), "w")
 
     def _encoder_options(self) -> dict[str, str]:
         if self.codec != "libx264":
             return {}
-        if self.network_scheme:
-            keyframe_every = str(max(1, round(float(self.fps))))  # a receiver can join within a second
-            return {"preset": "veryfast", "tune": "zerolatency", "g": keyframe_every}
         options = {"preset": "veryfast"}
         if not self.bitrate:
             options["crf"] = str(self.crf if self.crf is not None else 20)
         return options
 
+    def _open(self, frame: Frame) -> None:
+        super()._open(frame)
+        if self.audio_from:
+            self._open_audio()
+
     def _open_audio(self) -> None:
-        av = self._av
-        source = av.open(self.audio_from)
+        source = self._av.open(self.audio_from)
         if not source.streams.audio:
             source.close()
             return
@@ -195,37 +247,8 @@ class VideoFileSink(VideoSink):
         self._audio_out = self._container.add_stream_from_template(audio)
         self._audio_packets = source.demux(audio)
 
-    # -- writing ---------------------------------------------------------------------------------
-    def write(self, frame: Frame) -> None:
-        if self._container is None:
-            self._open(frame)
-        if self.pace:
-            self._wait_for(frame.time)
-        pts = frame.pts
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
-        self._last_pts = pts
-        picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image),
-                                                   format="bgr24" if frame.color == "bgr" else "rgb24")
-        picture.pts = pts
-        picture.time_base = frame.time_base
-        self._last_time = float(pts * frame.time_base)
-        self._mux_audio_until(self._last_time)
-        try:
-            for packet in self._video.encode(picture):
-                self._container.mux(packet)
-        except self._av.FFmpegError as error:
-            raise OSError(f"cannot write to {self.uri}: {_ffmpeg_message(error)}") from None
-        self.frames_written += 1
-
-    def _wait_for(self, media_time: float) -> None:
-        now = time.monotonic()
-        if self._pace_origin is None:
-            self._pace_origin = (now, media_time)
-            return
-        delay = self._pace_origin[0] + (media_time - self._pace_origin[1]) - now
-        if delay > 0:
-            time.sleep(delay)
+    def _before_encode(self, frame: Frame, media_time: float) -> None:
+        self._mux_audio_until(media_time)
 
     def _mux_audio_until(self, until: float | None) -> None:
         """Copy audio packets whose time is at most `until` seconds (all of them when None)."""
@@ -247,20 +270,49 @@ class VideoFileSink(VideoSink):
             packet.stream = self._audio_out
             self._container.mux(packet)
 
-    def close(self, complete: bool = True) -> None:
-        if self._container is None:
+    def _finish(self, complete: bool) -> None:
+        # After an interruption, keep sound only as far as the pictures go.
+        self._mux_audio_until(None if complete else self._last_time + float(1 / self.fps))
+
+    def _release(self) -> None:
+        if self._audio_in is not None:
+            self._audio_in.close()
+            self._audio_in = None
+
+
+class StreamSink(EncodingSink):
+    """Publish to an RTSP server (FFmpeg's muxer is a client, e.g. of MediaMTX) or send RTP (MPEG-TS payload,
+    playable with `ffplay rtp://@:PORT` without an SDP file). No audio; a keyframe every second."""
+
+    def __init__(self, url: str, scheme: str, *, fps: Fraction | float | None = None, codec: str | None = None,
+                 bitrate: int | None = None, pace: bool = False):
+        if scheme not in _NETWORK_FORMATS:
+            raise ValueError(f"stream sink scheme must be one of {', '.join(_NETWORK_FORMATS)}, got {scheme!r}")
+        super().__init__(url, fps=fps, codec=codec, bitrate=bitrate)
+        self.scheme = scheme
+        self.pace = pace  # send in real time (a file played out to a network sink)
+        self._pace_origin: tuple[float, float] | None = None
+
+    def _open_container(self):
+        options = {"rtsp_transport": "tcp"} if self.scheme.startswith("rtsp") else {}
+        return self._av.open(self.uri, "w", format=_NETWORK_FORMATS[self.scheme], options=options)
+
+    def _encoder_options(self) -> dict[str, str]:
+        if self.codec != "libx264":
+            return {}
+        keyframe_every = str(max(1, round(float(self.fps))))  # a receiver can join within a second
+        return {"preset": "veryfast", "tune": "zerolatency", "g": keyframe_every}
+
+    def _before_encode(self, frame: Frame, media_time: float) -> None:
+        if not self.pace:
             return
-        try:
-            for packet in self._video.encode(None):
-                self._container.mux(packet)
-            # After an interruption, keep sound only as far as the pictures go.
-            self._mux_audio_until(None if complete else self._last_time + float(1 / self.fps))
-        finally:
-            self._container.close()
-            self._container = None
-            if self._audio_in is not None:
-                self._audio_in.close()
-                self._audio_in = None
+        now = time.monotonic()
+        if self._pace_origin is None:
+            self._pace_origin = (now, media_time)
+            return
+        delay = self._pace_origin[0] + (media_time - self._pace_origin[1]) - now
+        if delay > 0:
+            time.sleep(delay)
 
 
 def _ffmpeg_message(error: BaseException) -> str:

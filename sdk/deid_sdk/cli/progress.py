@@ -1,4 +1,5 @@
-"""Progress for `deid run`: a bar with ETA for files and folders, a frame counter with live FPS for streams."""
+"""Progress for `deid run` and the examples: a bar with ETA for files and folders, a frame counter with live FPS
+for streams. `run_pipeline(..., progress=Progress())` starts it once the source is open."""
 from __future__ import annotations
 
 import sys
@@ -8,15 +9,16 @@ from deid_sdk.io.live_loop import LoopSummary
 
 
 class Progress:
-    def __init__(self, total: int | None, live: bool, enabled: bool = True, description: str = "deid"):
+    def __init__(self, description: str = "deid"):
+        self.description = description
         self._bar = None
         self._last_refresh = 0.0
-        if not enabled:
-            return
+
+    def start(self, total: int | None, live: bool) -> None:
         from tqdm import tqdm
 
         # Redrawing is cheap on a terminal; in a log file every redraw is a new line, so do it rarely.
-        common = dict(desc=description, unit="frame", file=sys.stderr, dynamic_ncols=True,
+        common = dict(desc=self.description, unit="frame", file=sys.stderr, dynamic_ncols=True,
                       mininterval=0.2 if sys.stderr.isatty() else 10.0)
         if live or not total:
             self._bar = tqdm(**common, bar_format="{desc}: {n} frames [{elapsed}, {rate_fmt}{postfix}]")

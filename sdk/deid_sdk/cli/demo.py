@@ -1,7 +1,12 @@
-"""`deid demo`: anonymize a video (or the built-in clip) and write out/demo.mp4 plus a side-by-side PNG."""
+"""`deid demo`: anonymize a video (or the built-in clip) into out/demo.mp4 plus a side-by-side PNG.
+
+It reads and writes through the same sources and sinks as `deid run` (deid_sdk.io), frame by frame in one thread
+so it can keep the original of the frame it shows side by side.
+"""
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 
 import cv2
@@ -9,7 +14,7 @@ import numpy as np
 
 
 def register(subparsers) -> None:
-    from deid_sdk.cli import add_filter_options
+    from deid_sdk.cli.options import add_filter_options
 
     parser = subparsers.add_parser("demo", help="anonymize a clip (default: a built-in one) into out/demo.mp4")
     parser.add_argument("--input", help="video file (default: built-in clip of a public-domain portrait)")
@@ -19,65 +24,54 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run_demo)
 
 
-def _input_frames(path: str | None):
-    if path is None:
-        from deid_sdk.demo_clip import demo_frames
+def open_input(path: str | None):
+    from deid_sdk.io import open_source
 
-        return demo_frames(), 25.0, "built-in clip (scikit-image astronaut portrait, public domain)"
+    if path is None:
+        from deid_sdk.cli.demo_clip import DemoClipSource
+
+        return DemoClipSource()
     if not Path(path).is_file():
         raise FileNotFoundError(f"--input: no such file: {path}")
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise ValueError(f"--input: cannot decode {path} as a video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-
-    def frames():
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            yield frame
-        capture.release()
-
-    return frames(), fps, path
+    return open_source(path)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     from deid_sdk import Filter
-    from deid_sdk.cli import filter_kwargs
-    from deid_sdk.stage_report import stage_table
+    from deid_sdk.cli.options import filter_kwargs
+    from deid_sdk.cli.stage_report import stage_table
+    from deid_sdk.io import open_sink
 
-    frames, fps, label = _input_frames(args.input)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames must be at least 1, got {args.max_frames}")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     video_path, sheet_path = out_dir / "demo.mp4", out_dir / "demo_side_by_side.png"
-    writer = None
     samples, statuses = [], {"deidentified": 0, "fallback": 0}
     best_pair, best_faces = None, -1.0
-    with Filter(**filter_kwargs(args)) as face_filter:
+    with open_input(args.input) as source, Filter(color=source.color, **filter_kwargs(args)) as face_filter, \
+            open_sink(str(video_path), source) as sink:
         mode = "generator" if face_filter.generator_available else f"fallback only ({face_filter.fallback})"
-        print(f"deid demo: {label} -> {video_path} [{mode}]")
-        for index, frame in enumerate(frames):
-            if args.max_frames is not None and index >= args.max_frames:
+        print(f"deid demo: {source.uri} -> {video_path} [{mode}]")
+        while not stop.is_set() and (args.max_frames is None or len(samples) < args.max_frames):
+            frame = source.read()
+            if frame is None:
                 break
-            output = face_filter(frame)
-            if writer is None:
-                writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (frame.shape[1], frame.shape[0]))
-                if not writer.isOpened():
-                    raise RuntimeError(f"cannot write {video_path} (OpenCV has no mp4v encoder here)")
-            writer.write(output)
+            original = frame.image.copy()
+            face_filter(frame.image, inplace=True)
+            sink.write(frame)  # only after the filter returned for it
             samples.append(dict(face_filter.stats))
             for face in face_filter.faces:
                 statuses[face.status] += 1
             face_area = sum(float(np.prod(face.box[2:] - face.box[:2])) for face in face_filter.faces)
-            if index % 5 == 0 and face_area > best_faces:
-                best_pair, best_faces = (frame, output, [face.box for face in face_filter.faces]), face_area
-    if writer is None:
-        raise ValueError(f"{label}: no frames to process")
-    writer.release()
+            if frame.index % 5 == 0 and face_area > best_faces:
+                best_pair = (original, frame.image.copy(), [face.box for face in face_filter.faces])
+                best_faces = face_area
+    if not samples:
+        raise ValueError(f"{source.uri}: no frames to process")
     if best_pair is not None:
-        cv2.imwrite(str(sheet_path), side_by_side(*best_pair))
+        sheet = side_by_side(*best_pair)
+        cv2.imwrite(str(sheet_path), sheet if source.color == "bgr" else cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(stage_table(samples))
     print(f"faces: {statuses['deidentified']} de-identified, {statuses['fallback']} covered by the fallback")
     print(f"wrote {video_path} and {sheet_path}")

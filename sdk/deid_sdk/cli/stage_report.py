@@ -1,4 +1,4 @@
-"""Per-stage timing table printed by `deid demo` and `deid bench`."""
+"""The per-stage timing table `deid demo` and `deid bench` print."""
 from __future__ import annotations
 
 import numpy as np

