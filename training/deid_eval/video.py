@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deid_sdk.io.frames import read_frames
+from deid_sdk.io import read_frames
 from deid_sdk.track import box_iou
 from deid_eval.methods import Method, Timer
 from deid_eval.utility import face_region_mask, pixel_change
