@@ -79,27 +79,34 @@ def symbolic_dims(model, inputs: dict[str, list], outputs: dict[str, list]):
 
 
 def float16_weights(model, min_elements: int = 1024) -> int:
-    """Store float32 initializers of >= `min_elements` values as float16, each Cast back to float32 where read.
+    """Store float32 initializers of >= `min_elements` values as float16 (`<name>__float16`), each turned back
+    into `<name>` by a Cast to float32, so the rest of the graph is untouched and computes in float32.
 
-    Returns how many were converted. The graph still computes in float32; only the stored weights are rounded.
+    Returns how many were converted; raises ValueError for a weight beyond float16's range. Used by the model
+    build (SFace) and by `deid-train export` (the generator).
     """
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
-    converted = []
-    for tensor in list(graph.initializer):
-        if tensor.data_type != TensorProto.FLOAT or int(np.prod(tensor.dims)) < min_elements:
+    casts, kept = [], []
+    for initializer in graph.initializer:
+        if initializer.data_type != TensorProto.FLOAT or int(np.prod(initializer.dims)) < min_elements:
+            kept.append(initializer)
             continue
-        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{tensor.name}_fp16")
-        graph.initializer.remove(tensor)
-        graph.initializer.append(half)
-        converted.append((tensor.name, half.name))
-    casts = [helper.make_node("Cast", [half], [name], name=f"{name}_cast", to=TensorProto.FLOAT)
-             for name, half in converted]
+        values = numpy_helper.to_array(initializer)
+        if np.abs(values).max(initial=0.0) > np.finfo(np.float16).max:
+            raise ValueError(f"initializer {initializer.name} has values beyond float16 range "
+                             f"(max |x| = {np.abs(values).max():.3g}); cannot store it as float16")
+        half_name = f"{initializer.name}__float16"
+        kept.append(numpy_helper.from_array(values.astype(np.float16), half_name))
+        casts.append(helper.make_node("Cast", [half_name], [initializer.name], to=TensorProto.FLOAT,
+                                      name=f"{initializer.name}__to_float32"))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
-    return len(converted)
+    return len(casts)
 
 
 def checked(model) -> bytes:
