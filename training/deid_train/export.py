@@ -117,32 +117,13 @@ def export_onnx_float32(generator, path: Path, batch: int = 2) -> None:
 
 
 def store_weights_as_float16(model):
-    """Rewrite every float32 initializer (>= MIN_FLOAT16_ELEMENTS values) as float16 followed by a Cast to float32.
-
-    The Cast keeps the original tensor name, so the rest of the graph is untouched and computes in float32.
-    """
+    """Every float32 initializer (>= MIN_FLOAT16_ELEMENTS values) stored as float16 followed by a Cast to float32
+    (the SDK's `deid_sdk.model_build.onnx_edit.float16_weights`, which the model build uses for SFace too)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
-    graph = model.graph
-    casts, kept = [], []
-    for initializer in graph.initializer:
-        if initializer.data_type != TensorProto.FLOAT or int(np.prod(initializer.dims)) < MIN_FLOAT16_ELEMENTS:
-            kept.append(initializer)
-            continue
-        values = numpy_helper.to_array(initializer)
-        if np.abs(values).max(initial=0.0) > np.finfo(np.float16).max:
-            raise ValueError(f"initializer {initializer.name} has values beyond float16 range "
-                             f"(max |x| = {np.abs(values).max():.3g}); cannot store it as float16")
-        half_name = f"{initializer.name}__float16"
-        kept.append(numpy_helper.from_array(values.astype(np.float16), half_name))
-        casts.append(helper.make_node("Cast", [half_name], [initializer.name], to=TensorProto.FLOAT,
-                                      name=f"{initializer.name}__to_float32"))
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    from deid_sdk.model_build.onnx_edit import float16_weights
+
+    float16_weights(model, MIN_FLOAT16_ELEMENTS)
     onnx.checker.check_model(model)
     return model
 
