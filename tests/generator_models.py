@@ -63,3 +63,44 @@ def write_broken_generator(path: Path) -> Path:
         helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 3, 128, 128])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
+
+
+def write_identity_colour_generator(path: Path, scale: float = 4.0) -> Path:
+    """image = one colour per face, clip(scale * identity[:3]) as RGB in [-1, 1]; mask = 1.
+
+    The colour written into a face tells which identity reached the generator for it.
+    """
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    constants = [numpy_helper.from_array(np.array([0], np.int64), "starts"),
+                 numpy_helper.from_array(np.array([3], np.int64), "ends"),
+                 numpy_helper.from_array(np.array([1], np.int64), "axis_one"),
+                 numpy_helper.from_array(np.array([2, 3], np.int64), "spatial_axes"),
+                 numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+                 numpy_helper.from_array(np.array(-1, np.float32), "low"),
+                 numpy_helper.from_array(np.array(1, np.float32), "high")]
+    nodes = [helper.make_node("Slice", ["identity", "starts", "ends", "axis_one"], ["first_three"]),
+             helper.make_node("Mul", ["first_three", "scale"], ["scaled"]),
+             helper.make_node("Clip", ["scaled", "low", "high"], ["rgb"]),
+             helper.make_node("Unsqueeze", ["rgb", "spatial_axes"], ["rgb_map"]),
+             helper.make_node("Mul", ["crop", "zero"], ["crop_zeros"]),
+             helper.make_node("Add", ["crop_zeros", "rgb_map"], ["image"]), *mask_nodes]
+    model = _contract_graph(nodes, [*mask_inits, *constants], "identity_colour")
+    onnx.save(model, str(path))
+    return path
+
+
+def identity_colour_bgr(identity: np.ndarray, scale: float = 4.0) -> np.ndarray:
+    """The BGR pixel value write_identity_colour_generator's model writes for `identity` (mask 1, no feather)."""
+    rgb = np.clip(np.asarray(identity, np.float64)[:3] * scale, -1, 1)
+    return ((rgb + 1) * 127.5)[::-1]
+
+
+def write_nan_generator(path: Path) -> Path:
+    """Follows the contract but returns NaN images (log of -1): a model fault the Filter must catch."""
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    nodes = [helper.make_node("Mul", ["crop", "zero"], ["crop_zeros"]),
+             helper.make_node("Sub", ["crop_zeros", "one"], ["minus_one"]),
+             helper.make_node("Log", ["minus_one"], ["image"]), *mask_nodes]
+    model = _contract_graph(nodes, mask_inits, "nan")
+    onnx.save(model, str(path))
+    return path

@@ -2,18 +2,24 @@
 
 Geometry is proven with contract-following test generators: a pass-through model (image = crop, mask = 1)
 must give back the frame inside the hull and leave every pixel outside it bit-identical; a constant-colour
-model shows that nothing outside the hull is ever written.
+model shows that nothing outside the hull is ever written; an identity-colour model (image colour = the identity
+it was given) shows which identity reached the generator for each face.
 """
 from __future__ import annotations
 
 import json
+import logging
 
 import cv2
 import numpy as np
 import pytest
 
-from deid_sdk import Filter
-from tests.generator_models import write_broken_generator, write_constant_generator, write_passthrough_generator
+from deid_sdk import Filter, align, ops
+from deid_sdk.identity import IdentityEncoder
+from tests.generator_models import (identity_colour_bgr, write_broken_generator, write_constant_generator,
+                                    write_identity_colour_generator, write_nan_generator,
+                                    write_passthrough_generator)
+from tests.privacy import assert_every_face_covered
 
 LFW_PEOPLE = ["Aaron_Peirsol", "Angelina_Jolie", "Colin_Powell", "Serena_Williams", "Yao_Ming", "Halle_Berry"]
 
@@ -104,18 +110,6 @@ def test_rgb_colour_order(faces_grid, constant_model):
 
 # -- fail-safe privacy ---------------------------------------------------------------------------
 
-def assert_every_face_covered(original: np.ndarray, output: np.ndarray, faces) -> None:
-    """No detected face may pass through unchanged: the central part of every box must differ clearly."""
-    assert faces, "expected detected faces"
-    for face in faces:
-        x1, y1, x2, y2 = face.box.astype(int)
-        cx1, cy1, cx2, cy2 = x1 + (x2 - x1) // 4, y1 + (y2 - y1) // 4, x2 - (x2 - x1) // 4, y2 - (y2 - y1) // 4
-        before = original[cy1:cy2, cx1:cx2].astype(np.int16)
-        after = output[cy1:cy2, cx1:cx2].astype(np.int16)
-        unchanged = np.mean(np.all(before == after, axis=2))
-        assert unchanged < 0.2, f"face {face.track_id} ({face.status}, {face.reason}) is {unchanged:.0%} unchanged"
-
-
 def test_no_model_falls_back_for_every_face(faces_grid, monkeypatch, tmp_path):
     monkeypatch.setenv("DEID_MODEL_DIR", str(tmp_path))  # an empty folder first in the search path
     monkeypatch.setattr("deid_sdk.filter.default_generator_path", lambda: None)
@@ -134,17 +128,36 @@ def test_generator_can_be_switched_off(faces_grid, passthrough_model):
         assert_every_face_covered(faces_grid, output, face_filter.faces)
 
 
-def test_generator_error_falls_back(faces_grid, tmp_path):
-    with Filter(model=write_broken_generator(tmp_path / "broken.onnx")) as face_filter:
-        output = face_filter(faces_grid)
-        assert {face.status for face in face_filter.faces} == {"fallback"}
-        assert all("pipeline error" in face.reason for face in face_filter.faces)
-        assert_every_face_covered(faces_grid, output, face_filter.faces)
+@pytest.mark.parametrize("writer, fault", [(write_broken_generator, "wrong output shape"),
+                                           (write_nan_generator, "non-finite output")], ids=["shape", "nan"])
+def test_model_faults_fall_back_and_are_logged_once(faces_grid, tmp_path, caplog, writer, fault):
+    with Filter(model=writer(tmp_path / "faulty.onnx")) as face_filter:
+        with caplog.at_level(logging.ERROR, logger="deid_sdk"):
+            for _ in range(3):
+                output = face_filter(faces_grid)
+                assert {face.status for face in face_filter.faces} == {"fallback"}
+                assert all(f"model error: faulty.onnx: {fault}" == face.reason for face in face_filter.faces)
+                assert_every_face_covered(faces_grid, output, face_filter.faces)
+    assert len([r for r in caplog.records if fault in r.getMessage()]) == 1, "one log line per kind, not per frame"
+
+
+def test_a_bug_propagates_after_every_face_was_covered_in_place(faces_grid, passthrough_model, monkeypatch):
+    frame = faces_grid.copy()
+    with Filter(model=passthrough_model) as face_filter:
+        def buggy(*_):
+            raise ZeroDivisionError("a bug in the pipeline")
+
+        monkeypatch.setattr(face_filter, "_identity_for", buggy)
+        with pytest.raises(ZeroDivisionError, match="a bug"):
+            face_filter(frame, inplace=True)
+        detections = face_filter.detector.detect(faces_grid)
+    assert len(detections) == 6
+    assert_every_face_covered(faces_grid, frame, detections)  # the frame itself never holds an uncovered face
 
 
 def test_failed_landmarks_fall_back(faces_grid, passthrough_model, monkeypatch):
     with Filter(model=passthrough_model) as face_filter:
-        monkeypatch.setattr(face_filter.landmarks, "predict", lambda frame, box: np.zeros((68, 2)))
+        monkeypatch.setattr(face_filter.landmark_predictor, "predict", lambda frame, box: np.zeros((68, 2)))
         output = face_filter(faces_grid)
         assert {face.reason for face in face_filter.faces} == {"landmarks not found"}
         assert_every_face_covered(faces_grid, output, face_filter.faces)
@@ -167,20 +180,21 @@ def test_no_faces_leaves_the_frame_untouched(passthrough_model):
         assert face_filter.stats["faces"] == 0 and face_filter.stats["total"] > 0
 
 
-def test_faces_cut_by_the_border_tiny_faces_and_grey_content(shared_data, passthrough_model):
+def test_faces_cut_by_the_border_tiny_faces_and_grey_content(shared_data, constant_model):
     face = lfw_face(shared_data, "Colin_Powell")
     cut = np.ascontiguousarray(np.concatenate([face[:, 120:], np.zeros((250, 60, 3), np.uint8)], 1))
     tiny = cv2.resize(face, (40, 40))
     scene = np.zeros((240, 320, 3), np.uint8)
     scene[100:140, 100:140] = tiny
     grey = np.ascontiguousarray(np.repeat(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)[:, :, None], 3, axis=2))
-    with Filter(model=passthrough_model) as face_filter:
-        detected = []
-        for frame in (cut, scene, grey, np.zeros((1, 1, 3), np.uint8)):
+    with Filter(model=constant_model, min_face=24) as face_filter:  # a visible change wherever it writes
+        for name, frame in (("cut", cut), ("tiny", scene), ("grey", grey)):
             output = face_filter(frame)
             assert output.shape == frame.shape and output.dtype == np.uint8
-            detected.append(len(face_filter.faces))
-    assert detected[2] == 1, "the grey face should still be detected"
+            assert len(face_filter.faces) == 1, f"{name}: expected the face to be detected"
+            assert_every_face_covered(frame, output, face_filter.faces)
+            face_filter.reset()
+        assert face_filter(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1, 3)
 
 
 @pytest.mark.parametrize("bad, error", [
@@ -199,11 +213,23 @@ def test_bad_frames_raise_clear_errors(passthrough_model, bad, error):
             face_filter(bad)
 
 
-def test_bad_options_and_model_files(tmp_path):
-    with pytest.raises(ValueError, match="strength"):
-        Filter(strength=2.0)
-    with pytest.raises(ValueError, match="fallback"):
-        Filter(fallback="smudge")
+@pytest.mark.parametrize("option, value, error", [
+    ("strength", 2.0, ValueError), ("strength", "strong", TypeError), ("fallback", "smudge", ValueError),
+    ("min_face", 0, ValueError), ("min_face", 2.5, ValueError), ("threshold", 1.5, ValueError),
+    ("threshold", None, TypeError), ("backend", "tensorrt-ish", ValueError), ("color", "yuv", ValueError),
+    ("feather", -1.0, ValueError), ("feather", float("nan"), ValueError), ("feather", "soft", TypeError),
+    ("impl", "gpu", ValueError), ("impl", "cuda", ValueError), ("detect_width", 16, ValueError),
+    ("detect_width", 320.5, ValueError), ("tracking", "yes", TypeError), ("threads", 0, ValueError),
+    ("threads", True, ValueError), ("detector", object(), TypeError), ("use_generator", 1, TypeError),
+    ("model", 42, TypeError), ("target", np.zeros(64), ValueError), ("target", np.full(128, np.nan), ValueError),
+    ("target", np.zeros((10, 10), np.uint8), ValueError),
+])
+def test_every_option_is_checked_when_given_with_its_name(option, value, error):
+    with pytest.raises(error, match=option):
+        Filter(**{option: value})
+
+
+def test_bad_model_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         Filter(model=tmp_path / "missing.onnx")
     corrupt = tmp_path / "corrupt.onnx"
@@ -229,6 +255,101 @@ def test_reset_forgets_tracks(faces_grid, passthrough_model):
         assert face_filter.faces == [] and face_filter.tracker.tracks == []
         face_filter(faces_grid)
         assert not {face.track_id for face in face_filter.faces} & first_ids  # new tracks after a reset
+
+
+def test_inplace_on_a_strided_view_raises_and_leaves_it_untouched(faces_grid, passthrough_model):
+    parent = faces_grid.copy()
+    view = parent[:, 100:600]  # a region of interest: not C-contiguous
+    with Filter(model=passthrough_model) as face_filter:
+        for inplace in (True, False):
+            with pytest.raises(ValueError, match="C-contiguous"):
+                face_filter(view, inplace=inplace)
+    assert np.array_equal(parent, faces_grid)
+
+
+def test_threads_reach_the_kernels(faces_grid, passthrough_model, monkeypatch):
+    """The compiled kernels run (a spy forwards to them) and receive the Filter's thread count."""
+    compiled = ops.warp_blend._C
+    received = []
+
+    class Spy:
+        def __getattr__(self, name):
+            function = getattr(compiled, name)
+
+            def forward(*arguments):
+                received.append((name, arguments[-1]))
+                return function(*arguments)
+            return forward
+
+    monkeypatch.setattr(ops.warp_blend, "_C", Spy())
+    with Filter(model=passthrough_model, threads=3, impl="cpu") as face_filter:
+        face_filter(faces_grid)
+    assert {call for call in received} == {("warp_to_crop_cpu", 3), ("blend_from_crop_cpu", 3)}
+
+
+# -- the identity that reaches the generator -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    return write_identity_colour_generator(tmp_path_factory.mktemp("models") / "identity_colour.onnx")
+
+
+def face_colour(output: np.ndarray, face) -> np.ndarray:
+    """Median BGR value inside the hull of a face (eroded, away from the edge)."""
+    inside = cv2.erode(hull_mask(output.shape, face.landmarks).astype(np.uint8), np.ones((9, 9), np.uint8))
+    return np.median(output[inside.astype(bool)], axis=0)
+
+
+def test_target_identity_reaches_the_generator_for_every_face(faces_grid, colour_model):
+    target = np.zeros(128, np.float32)
+    target[:3] = [0.2, -0.1, 0.05]
+    with Filter(model=colour_model, target=target, feather=0.0) as face_filter:
+        output = face_filter(faces_grid)
+        assert len(face_filter.faces) == 6
+        for face in face_filter.faces:
+            np.testing.assert_allclose(face_colour(output, face), identity_colour_bgr(target), atol=2)
+
+
+def test_target_image_gives_that_persons_identity(shared_data, faces_grid, colour_model):
+    target_image = lfw_face(shared_data, "Yao_Ming")
+    with Filter(model=colour_model, target=target_image, feather=0.0) as face_filter:
+        output = face_filter(faces_grid)
+        (detection,) = face_filter.detector.detect(target_image)
+        landmarks = face_filter.landmark_predictor.predict(target_image, detection.box)
+    expected = IdentityEncoder().encode(target_image, landmarks)
+    for face in face_filter.faces:
+        np.testing.assert_allclose(face_colour(output, face), identity_colour_bgr(expected), atol=2)
+
+
+def test_each_track_keeps_the_identity_it_started_with(faces_grid, colour_model):
+    """Frame 1: each face gets its own identity. Frame 2: the top row's people change places; the tracks stay
+    where they were, so each place keeps the identity of the person first seen there (computed once per track)."""
+    encoder = IdentityEncoder()
+    with Filter(model=colour_model, feather=0.0) as face_filter:
+        first = face_filter(faces_grid)
+        first_faces = sorted(face_filter.faces, key=lambda f: (round(float(f.box[1]) / 250), float(f.box[0])))
+        colours = []
+        for face in first_faces:
+            crop = cv2.warpAffine(faces_grid, align.face_to_crop(face.landmarks), (128, 128),
+                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            expected = identity_colour_bgr(encoder.encode_crops(crop[None])[0])
+            np.testing.assert_allclose(face_colour(first, face), expected, atol=3)
+            colours.append(expected)
+        assert min(np.abs(a - b).max() for i, a in enumerate(colours) for b in colours[i + 1:]) > 6
+
+        swapped = faces_grid.copy()
+        swapped[:250, :250], swapped[:250, 250:500] = faces_grid[:250, 250:500], faces_grid[:250, :250]
+        second = face_filter(swapped)
+        second_faces = sorted(face_filter.faces, key=lambda f: (round(float(f.box[1]) / 250), float(f.box[0])))
+        assert [f.track_id for f in second_faces] == [f.track_id for f in first_faces]
+        for face, colour in zip(second_faces, colours):
+            np.testing.assert_allclose(face_colour(second, face), colour, atol=3)
+    with Filter(model=colour_model, feather=0.0) as fresh:
+        fresh_output = fresh(swapped)
+        fresh_faces = sorted(fresh.faces, key=lambda f: (round(float(f.box[1]) / 250), float(f.box[0])))
+        # A new filter sees the swapped people: the first two places change colour.
+        for index in (0, 1):
+            assert np.abs(face_colour(fresh_output, fresh_faces[index]) - colours[index]).max() > 6
 
 
 def test_closed_filter_refuses_frames(passthrough_model):

@@ -1,0 +1,46 @@
+"""The check every privacy test makes: no detected face leaves the pipeline as it came in."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _box(face) -> np.ndarray:
+    return np.asarray(getattr(face, "box", face), dtype=np.float64)
+
+
+def central_region(box: np.ndarray, shape) -> tuple[slice, slice]:
+    """The central half of a face box (eyes, nose, mouth), clipped to the frame."""
+    x1, y1, x2, y2 = box[:4]
+    height, width = shape[:2]
+    cx1, cx2 = int(max(0, x1 + (x2 - x1) / 4)), int(min(width, x2 - (x2 - x1) / 4))
+    cy1, cy2 = int(max(0, y1 + (y2 - y1) / 4)), int(min(height, y2 - (y2 - y1) / 4))
+    return slice(cy1, cy2), slice(cx1, cx2)
+
+
+def assert_every_face_covered(original: np.ndarray, output: np.ndarray, faces, *, compressed: bool = False) -> None:
+    """Every face (a `Face`, a `Detection` or a box) is de-identified or covered by the fallback.
+
+    Exact output (an array the filter returned): at most 20% of the pixels of each face's central region keep
+    their value. Compressed output (a decoded video): the mean change there must stand well above the codec's own
+    noise, measured on the pixels outside every face box.
+    """
+    assert len(faces) > 0, "expected detected faces"
+    assert original.shape == output.shape, (original.shape, output.shape)
+    before, after = original.astype(np.int16), output.astype(np.int16)
+    change = np.abs(before - after).max(axis=2)
+    outside = np.ones(change.shape, bool)
+    for face in faces:
+        x1, y1, x2, y2 = _box(face)[:4]
+        outside[max(0, int(y1)):max(0, int(np.ceil(y2))), max(0, int(x1)):max(0, int(np.ceil(x2)))] = False
+    noise = float(change[outside].mean()) if outside.any() else 0.0
+    for face in faces:
+        region = central_region(_box(face), original.shape)
+        label = f"face at {np.round(_box(face)).astype(int).tolist()} ({getattr(face, 'status', '')} " \
+                f"{getattr(face, 'reason', '')})"
+        assert change[region].size, f"{label}: no pixels inside the frame"
+        if compressed:
+            mean_change = float(change[region].mean())
+            assert mean_change > max(6.0, 3 * noise), f"{label} changed by {mean_change:.1f} (noise {noise:.1f})"
+        else:
+            unchanged = float(np.mean(change[region] == 0))
+            assert unchanged < 0.2, f"{label} is {unchanged:.0%} unchanged"
