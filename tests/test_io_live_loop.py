@@ -1,9 +1,12 @@
 """The threaded loop: never drops file frames, drops only on live sources, never lets an original frame out,
-stops cleanly; the OpenCV stream reconnect and the jetson_utils zero-copy wrappers."""
+stops cleanly; the OpenCV stream reconnect and the jetson_utils zero-copy wrappers.
+
+No test depends on timing: a slow filter is one that waits for an event the source sets (the queue is full, the
+camera has moved on), and stops come from the source or the sink at a given frame, never from a timer.
+"""
 from __future__ import annotations
 
 import threading
-import time
 import types
 from fractions import Fraction
 
@@ -18,35 +21,46 @@ from deid_sdk.io.opencv_capture import CaptureSource
 from deid_sdk.io.uri import parse_uri
 
 
-class CountingSource(VideoSource):
-    """Frames whose pixels all equal their index (mod 250) + 1, so a sink can tell which one it got."""
+WAIT = 30.0  # seconds before a test gives up waiting for an event that should come at once
 
-    def __init__(self, count: int, live: bool = False, interval: float = 0.0):
-        self.count, self.is_live, self.interval = count, live, interval
+
+class CountingSource(VideoSource):
+    """Frames whose pixels all equal their index (mod 250) + 1, so a sink can tell which one it got.
+    `reached(n)` is an event set once n frames were read."""
+
+    def __init__(self, count: int, live: bool = False):
+        self.count, self.is_live = count, live
         self.frame_count = None if live else count
         self.fps = Fraction(30)
         self.index = 0
+        self.read_events: dict[int, threading.Event] = {}
+
+    def reached(self, frames: int) -> threading.Event:
+        return self.read_events.setdefault(frames, threading.Event())
 
     def read(self):
         if self.index >= self.count:
             return None
-        if self.interval:
-            time.sleep(self.interval)
         image = np.full((8, 8, 3), self.index % 250 + 1, np.uint8)
         frame = Frame(image=image, index=self.index, pts=self.index, time_base=Fraction(1, 30))
         self.index += 1
+        self.reached(self.index).set()
         return frame
 
 
 class ListSink(VideoSink):
-    def __init__(self, stop_after: int | None = None):
+    """Keeps what it gets; asks to stop (`stop_after`) or sets a stop event (`stop_event`) at a given frame."""
+
+    def __init__(self, stop_after: int | None = None, stop_event: tuple[int, threading.Event] | None = None):
         self.frames: list[Frame] = []
-        self.stop_after = stop_after
+        self.stop_after, self.stop_event = stop_after, stop_event
 
     def write(self, frame):
         self.frames.append(frame)
         if self.stop_after is not None and len(self.frames) >= self.stop_after:
             self.wants_stop = True
+        if self.stop_event is not None and len(self.frames) == self.stop_event[0]:
+            self.stop_event[1].set()
 
 
 def invert(image, inplace=False):
@@ -55,14 +69,18 @@ def invert(image, inplace=False):
     return image
 
 
-def slow_invert(image, inplace=False):
-    time.sleep(0.01)
-    return invert(image)
+def filter_waiting_for(event: threading.Event):
+    """A filter slower than its source: its first call waits until the source got `event` far."""
+    def slow_invert(image, inplace=False):
+        assert event.wait(WAIT), "the source never got that far"
+        return invert(image)
+    return slow_invert
 
 
 def test_file_source_never_drops_even_with_a_slow_filter():
-    sink = ListSink()
-    summary = LiveLoop(CountingSource(40), sink, slow_invert, queue_size=2).run(threading.Event())
+    source, sink = CountingSource(40), ListSink()
+    # The filter holds back until the capture thread has read more frames than the queue holds (it must wait).
+    summary = LiveLoop(source, sink, filter_waiting_for(source.reached(4)), queue_size=2).run(threading.Event())
     assert summary.reached_end and summary.error is None
     assert (summary.frames_read, summary.frames_written, summary.frames_dropped) == (40, 40, 0)
     assert [f.index for f in sink.frames] == list(range(40))
@@ -70,8 +88,9 @@ def test_file_source_never_drops_even_with_a_slow_filter():
 
 
 def test_live_source_drops_oldest_to_keep_up():
-    sink = ListSink()
-    summary = LiveLoop(CountingSource(60, live=True), sink, slow_invert, queue_size=2).run(threading.Event())
+    source, sink = CountingSource(60, live=True), ListSink()
+    # The camera delivers all 60 frames before the filter finishes its first: the loop must drop.
+    summary = LiveLoop(source, sink, filter_waiting_for(source.reached(60)), queue_size=2).run(threading.Event())
     assert summary.frames_dropped > 0
     assert summary.frames_written + summary.frames_dropped == summary.frames_read == 60
     indices = [f.index for f in sink.frames]
@@ -111,20 +130,19 @@ def test_protect_frame_rejects_a_wrong_result():
     assert (frame.image == 7).all()
 
 
-def test_stop_event_ends_a_live_run_and_keeps_what_was_filtered():
+def test_stop_event_ends_a_run_and_keeps_what_was_filtered():
     stop = threading.Event()
-    sink = ListSink()
-    loop = LiveLoop(CountingSource(10_000, live=True, interval=0.002), sink, invert)
-    threading.Timer(0.3, stop.set).start()
-    summary = loop.run(stop)
+    sink = ListSink(stop_event=(5, stop))  # a signal arrives after the fifth frame was written
+    summary = LiveLoop(CountingSource(10_000), sink, invert).run(stop)
     assert not summary.reached_end and summary.error is None
-    assert 0 < summary.frames_written < 10_000 and len(sink.frames) == summary.frames_written
+    assert 5 <= summary.frames_written < 10_000 and len(sink.frames) == summary.frames_written
+    assert [f.index for f in sink.frames] == list(range(summary.frames_written))  # nothing filtered was lost
 
 
 def test_sink_can_ask_to_stop():
     sink = ListSink(stop_after=5)
-    summary = LiveLoop(CountingSource(10_000, live=True, interval=0.001), sink, invert).run(threading.Event())
-    assert 5 <= summary.frames_written < 100 and not summary.reached_end
+    summary = LiveLoop(CountingSource(10_000), sink, invert).run(threading.Event())
+    assert 5 <= summary.frames_written < 10_000 and not summary.reached_end
 
 
 def test_output_error_is_reported_and_the_loop_ends():
@@ -248,8 +266,8 @@ class ThreadRecordingSink(ListSink):
 
 @pytest.mark.parametrize("main_thread_only", [True, False])
 def test_window_sinks_are_driven_from_the_calling_thread(main_thread_only):
-    sink = ThreadRecordingSink(main_thread_only)
-    summary = LiveLoop(CountingSource(30), sink, slow_invert, queue_size=2).run(threading.Event())
+    sink, source = ThreadRecordingSink(main_thread_only), CountingSource(30)
+    summary = LiveLoop(source, sink, filter_waiting_for(source.reached(4)), queue_size=2).run(threading.Event())
     assert summary.frames_written == 30 and summary.reached_end
     assert (sink.threads == {threading.current_thread()}) is main_thread_only
     assert all(int(f.image[0, 0, 0]) == 255 - (f.index % 250 + 1) for f in sink.frames)
@@ -257,7 +275,13 @@ def test_window_sinks_are_driven_from_the_calling_thread(main_thread_only):
 
 def test_window_sink_run_stops_on_the_stop_event():
     stop = threading.Event()
-    sink = ThreadRecordingSink(main_thread_only=True)
-    threading.Timer(0.3, stop.set).start()
-    summary = LiveLoop(CountingSource(10_000, live=True, interval=0.002), sink, invert).run(stop)
-    assert 0 < summary.frames_written == len(sink.frames) < 10_000
+
+    class StoppingWindow(ThreadRecordingSink):
+        def write(self, frame):
+            super().write(frame)
+            if len(self.frames) == 5:
+                stop.set()
+
+    sink = StoppingWindow(main_thread_only=True)
+    summary = LiveLoop(CountingSource(10_000), sink, invert).run(stop)
+    assert 5 <= summary.frames_written == len(sink.frames) < 10_000 and not summary.reached_end

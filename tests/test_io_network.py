@@ -23,7 +23,26 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
-def receive(url: str, options: dict, frames: list, limit: int) -> threading.Thread:
+def port_is_bound(port: int, kind: int) -> bool:
+    """Whether some socket on this machine listens on (TCP) or is bound to (UDP) the port (Linux /proc/net)."""
+    table, listening = ("/proc/net/tcp", "0A") if kind == socket.SOCK_STREAM else ("/proc/net/udp", None)
+    with open(table) as handle:
+        for line in list(handle)[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and (listening is None or fields[3] == listening):
+                return True
+    return False
+
+
+def wait_until_bound(port: int, kind: int, thread: threading.Thread, timeout: float = 30.0) -> None:
+    """Wait for the receiver's socket (the condition, not a fixed delay), failing if it never comes."""
+    deadline = time.monotonic() + timeout
+    while not port_is_bound(port, kind):
+        assert thread.is_alive() and time.monotonic() < deadline, "the receiver never opened its port"
+        time.sleep(0.02)
+
+
+def receive(url: str, options: dict, frames: list, limit: int, port: int, kind: int) -> threading.Thread:
     def run():
         try:
             with av.open(url, options=options) as container:
@@ -36,14 +55,16 @@ def receive(url: str, options: dict, frames: list, limit: int) -> threading.Thre
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    time.sleep(0.5)  # let the receiver bind its port
+    wait_until_bound(port, kind, thread)
     return thread
 
 
 def test_rtsp_sink_publishes_to_a_server(shared_data):
-    url = f"rtsp://127.0.0.1:{free_port()}/deid"
+    port = free_port()
+    url = f"rtsp://127.0.0.1:{port}/deid"
     frames: list = []
-    receiver = receive(url, {"rtsp_flags": "listen", "listen_timeout": "30"}, frames, limit=12)
+    receiver = receive(url, {"rtsp_flags": "listen", "listen_timeout": "30"}, frames, limit=12, port=port,
+                       kind=socket.SOCK_STREAM)
     summary = run_pipeline(str(shared_data / "videos" / "d18.mp4"), url, max_frames=12, filter_options=FAST_FILTER)
     receiver.join(30)
     assert summary.frames_written == 12
@@ -54,7 +75,8 @@ def test_rtsp_sink_publishes_to_a_server(shared_data):
 def test_rtp_sink_sends_mpegts_a_player_can_read(shared_data):
     port = free_port(socket.SOCK_DGRAM)
     frames: list = []
-    receiver = receive(f"rtp://127.0.0.1:{port}", {"timeout": "5000000"}, frames, limit=5)
+    receiver = receive(f"rtp://127.0.0.1:{port}", {"timeout": "5000000"}, frames, limit=5, port=port,
+                       kind=socket.SOCK_DGRAM)
     # The receiver probes the stream for a while and then waits for a keyframe (one a second): send 3 s.
     run_pipeline(str(shared_data / "videos" / "d18.mp4"), f"rtp://127.0.0.1:{port}", max_frames=90,
                  filter_options=FAST_FILTER)
