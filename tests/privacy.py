@@ -44,3 +44,22 @@ def assert_every_face_covered(original: np.ndarray, output: np.ndarray, faces, *
         else:
             unchanged = float(np.mean(change[region] == 0))
             assert unchanged < 0.2, f"{label} is {unchanged:.0%} unchanged"
+
+
+def assert_faces_covered_in_video(source, output, every: int = 10) -> int:
+    """Every face CenterFace finds in every `every`-th frame of `source` (a video or an image folder) is covered in
+    `output` (the same frames, decoded); returns how many faces were checked."""
+    from deid_sdk.detect import CenterFaceDetector
+    from deid_sdk.io import read_frames
+
+    detector = CenterFaceDetector()
+    originals, outputs = read_frames(str(source)), read_frames(str(output))
+    assert len(originals) == len(outputs), (len(originals), len(outputs))
+    checked = 0
+    for index in range(0, len(originals), every):
+        detections = detector.detect(originals[index])
+        if detections:
+            assert_every_face_covered(originals[index], outputs[index], detections, compressed=True)
+            checked += len(detections)
+    assert checked > 0, "no face found in the source to check"
+    return checked

@@ -1,15 +1,20 @@
 """The examples run: --help and argument parsing for all, real runs where no camera, Jetson or RTSP server
-is needed (files and image folders stand in for the camera), clear failures where the hardware is missing."""
+is needed (files and image folders stand in for the camera) with every face covered in what they wrote, clear
+failures where the hardware is missing."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
+from deid_sdk.io import read_frames
+from tests.privacy import assert_faces_covered_in_video
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-import av  # noqa: E402  (a dependency of deid_sdk: never skipped)
+import av
 
 
 def example(name: str, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -78,6 +83,11 @@ def test_video_file_runs(shared_data, tmp_path):
     result = example("video_file.py", str(shared_data / "videos" / "d18.mp4"), str(output), "--max-frames", "5")
     assert result.returncode == 0, result.stderr
     assert "5 frames" in result.stdout and decoded_frames(output) == 5
+    first_five = tmp_path / "first_five"
+    first_five.mkdir()
+    for index, frame in enumerate(read_frames(str(shared_data / "videos" / "d18.mp4"), 5)):
+        cv2.imwrite(str(first_five / f"{index:02d}.png"), frame)
+    assert_faces_covered_in_video(first_five, output, every=2)
 
 
 @pytest.mark.shared_data
@@ -86,6 +96,7 @@ def test_camera_example_runs_on_a_folder(photo_folder, tmp_path):
     result = example("camera.py", str(photo_folder), str(output))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in output.iterdir()) == sorted(p.name for p in photo_folder.iterdir())
+    assert assert_faces_covered_in_video(photo_folder, output, every=1) >= 3
 
 
 @pytest.mark.shared_data
@@ -94,6 +105,7 @@ def test_rtsp_cctv_records_to_mkv(photo_folder, tmp_path):
     result = example("rtsp_cctv.py", str(photo_folder), str(output))
     assert result.returncode == 0, result.stderr
     assert decoded_frames(output) == 3
+    assert assert_faces_covered_in_video(photo_folder, output, every=1) >= 3
 
 
 @pytest.mark.shared_data
@@ -103,3 +115,4 @@ def test_kiosk_loop_runs_without_jetson_when_allowed(photo_folder, tmp_path):
                      "--backend", "auto")
     assert result.returncode == 0, result.stderr
     assert decoded_frames(output) == 3
+    assert assert_faces_covered_in_video(photo_folder, output, every=1) >= 3

@@ -1,5 +1,6 @@
-"""`deid run` as a user runs it (a subprocess): a whole real clip file -> file, Ctrl-C and SIGTERM leave a
-playable file, and bad input gives one clear error line and a nonzero exit status."""
+"""`deid` as a user runs it (a subprocess): a whole real clip file -> file with every face covered, Ctrl-C and
+SIGTERM leave a playable file, and the one exit-code convention of every command (docs/cli.md): 0 done,
+1 runtime error in one line, 2 usage error, 128+N after signal N."""
 from __future__ import annotations
 
 import os
@@ -10,18 +11,27 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import pytest
 
-import av  # noqa: E402  (a dependency of deid_sdk: never skipped)
+from tests.privacy import assert_faces_covered_in_video
+
+
+def deid(*arguments: str) -> list[str]:
+    """`deid ...` with this interpreter (the console script may not be on PATH)."""
+    return [sys.executable, "-m", "deid_sdk.cli", *arguments]
 
 
 def deid_run(*arguments: str) -> list[str]:
-    """`deid run ...` with this interpreter (the console script may not be on PATH)."""
-    return [sys.executable, "-m", "deid_sdk.cli", "run", *arguments]
+    return deid("run", *arguments)
 
 
 def run(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(deid_run(*arguments), capture_output=True, text=True, timeout=timeout)
+
+
+def command(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(deid(*arguments), capture_output=True, text=True, timeout=timeout)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -31,6 +41,36 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 def decoded_frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def test_every_command_parses_and_versions():
+    assert command("--version").returncode == 0
+    for name in ("demo", "run", "bench"):
+        result = command(name, "--help")
+        assert result.returncode == 0 and "--strength" in result.stdout and "--threads" in result.stdout, name
+
+
+@pytest.mark.parametrize("arguments", [
+    ["demo", "--max-frames", "many"], ["bench"], ["run", "--source", "in.mp4"], ["run", "--impl", "gpu"],
+    ["nothing"],
+])
+def test_usage_errors_exit_2(arguments):
+    result = command(*arguments)
+    assert result.returncode == 2, result.stderr
+    assert "usage:" in result.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["demo", "--input", "/no/such.mp4"], "deid demo: error: --input: no such file: /no/such.mp4"),
+    (["bench", "--input", "/no/such.mp4"], "deid bench: error: video file not found: /no/such.mp4"),
+    (["demo", "--threads", "0"], "deid demo: error: threads must be a positive integer, got 0"),
+    (["demo", "--strength", "3"], "deid demo: error: strength must be in [0, 1], got 3.0"),
+])
+def test_runtime_errors_exit_1_with_one_line(arguments, message, tmp_path):
+    result = command(*arguments, "--out", str(tmp_path)) if arguments[0] == "demo" else command(*arguments)
+    assert result.returncode == 1, result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(message), lines
 
 
 def test_help_lists_sources_sinks_and_filter_options():
@@ -75,6 +115,7 @@ def test_whole_clip_file_to_file(shared_data, tmp_path):
             pytest.approx(float(source_video.duration * source_video.time_base), abs=1e-6)
         assert len(written.streams.audio) == len(source.streams.audio) == 0
     assert decoded_frames(output) == 78
+    assert_faces_covered_in_video(clip, output)
 
 
 @pytest.mark.shared_data
@@ -82,6 +123,7 @@ def test_whole_clip_file_to_file(shared_data, tmp_path):
 def test_signal_mid_file_leaves_a_playable_file(stop_signal, shared_data, tmp_path):
     clip = shared_data / "videos" / "d6.mp4"  # 1008 frames: far from done when the signal comes
     output = tmp_path / "partial.mp4"
+    # The wait below is for a condition (the encoder wrote its first packets), not a fixed delay.
     process = subprocess.Popen(deid_run("--source", str(clip), "--sink", str(output)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -126,3 +168,25 @@ def test_csi_camera_without_jetson_utils_says_what_is_needed(tmp_path):
     assert result.returncode == 1
     lines = error_lines(result)
     assert len(lines) == 1 and "CSI cameras need jetson_utils" in lines[0], lines
+
+
+@pytest.mark.shared_data
+def test_demo_stopped_by_sigterm_closes_its_video(shared_data, tmp_path):
+    process = subprocess.Popen(deid("demo", "--input", str(shared_data / "videos" / "d6.mp4"), "--out", str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    output = tmp_path / "demo.mp4"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if output.exists() and output.stat().st_size > 0:
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, process.stderr.read()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "deid demo: stopped by SIGTERM; output closed" in stderr
+    assert 0 < decoded_frames(output) < 1008
