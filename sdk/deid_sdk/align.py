@@ -2,7 +2,7 @@
 
 The canonical frame is dlib's own mean face (the template `dlib.get_face_chip_details` uses), so the
 SDK's 128x128 crop and dlib's 150x150 recognition chip differ only by a fixed scale and shift. That makes
-the identity embedding of a crop cheap (see deid_sdk.identity) and keeps training and run time on one geometry.
+the identity of a crop cheap to compute (see deid_sdk.identity) and keeps training and run time on one geometry.
 """
 from __future__ import annotations
 

@@ -161,7 +161,7 @@ def crop_to_dlib_chip_image(crop: np.ndarray) -> np.ndarray:
 
     Accepts one crop (128, 128, 3) or a batch (N, 128, 128, 3). Bilinear with border replication, pixel centres
     at integer coordinates, not rounded: what `deid_train.identity_net.crops_to_chips` computes, so the SDK
-    and training embed crops the same way.
+    and training encode crops the same way.
     """
     crops = np.asarray(crop)
     single = crops.ndim == 3

@@ -86,7 +86,7 @@ class DlibResNetWeights:
     stem_affine: Affine
     stem_pool: Pool
     blocks: list[ResidualBlock] = field(default_factory=list)
-    fc_weight: np.ndarray = None  # (256, 128): embedding = pooled @ fc_weight
+    fc_weight: np.ndarray = None  # (256, 128): identity = pooled @ fc_weight
 
     def num_parameters(self) -> int:
         return sum(int(a.size) for name, a in self.tensors().items() if np.issubdtype(a.dtype, np.floating)

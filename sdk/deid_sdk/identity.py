@@ -1,4 +1,4 @@
-"""Identity encoder at run time: a face's identity (dlib's 128-D face descriptor) with onnxruntime (no dlib, no torch).
+"""Identity encoder at run time: a face's identity (dlib's 128-D face descriptor) on onnxruntime (no dlib, no torch).
 
     encoder = IdentityEncoder()                           # the shipped dlib_resnet.onnx (see deid_sdk.model_files)
     identity = encoder.encode(image_bgr, landmarks68)     # exact: dlib's compute_face_descriptor(img, shape)

@@ -1,7 +1,7 @@
 """Face tracks across frames: stable ids, landmark smoothing and a per-track target identity.
 
 A track keeps the identity vector it was started with in memory only (never written anywhere), so the
-generator moves each person away from the same identity in every frame: less flicker than re-embedding.
+generator moves each person away from the same identity in every frame: less flicker than re-encoding it.
 """
 from __future__ import annotations
 

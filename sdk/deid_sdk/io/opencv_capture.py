@@ -1,7 +1,8 @@
 """Cameras and network streams through OpenCV (used when jetson_utils is not available).
 
-A stream that drops is reopened with exponential backoff (deid_sdk.io.reconnect). A camera or stream that cannot be opened at the start is an
-error (the user named the wrong thing); one that drops later is retried `reconnect_attempts` times.
+A stream that drops is reopened with exponential backoff (deid_sdk.io.reconnect). A camera or stream that
+cannot be opened at the start is an error (the user named the wrong thing); one that drops later is retried
+`reconnect_attempts` times.
 """
 from __future__ import annotations
 
