@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from deid_sdk.errors import check_output
-from deid_sdk.validate import check_open_unit_interval, check_positive_int
+from deid_sdk.validate import check_detect_width, check_open_unit_interval, check_positive_int
 
 MODEL_FILE = "centerface.onnx"
 _STRIDE = 4
@@ -57,9 +57,7 @@ class CenterFaceDetector:
 
         self.threshold = check_open_unit_interval(threshold, "threshold")
         self.nms_iou = check_open_unit_interval(nms_iou, "nms_iou")
-        if detect_width is not None and check_positive_int(detect_width, "detect_width") < 32:
-            raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width!r}")
-        self.detect_width = None if detect_width is None else int(detect_width)
+        self.detect_width = check_detect_width(detect_width)
         self.session = create_session(shipped_model(MODEL_FILE), backend=backend,
                                       threads=check_positive_int(threads, "threads"))
         self.input_name = self.session.input_names[0]

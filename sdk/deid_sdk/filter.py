@@ -28,8 +28,8 @@ from deid_sdk.generator import Generator, default_generator_path
 from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
-from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_frame, check_open_unit_interval,
-                               check_positive_int, check_unit_interval)
+from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
+                               check_open_unit_interval, check_positive_int, check_unit_interval)
 
 log = logging.getLogger("deid_sdk")
 
@@ -74,8 +74,7 @@ class Filter:
         self.backend = check_backend(backend)
         self.feather = _check_feather(feather)
         self.impl = ops.check_impl(check_choice(impl, IMPLS, "impl"))
-        if detect_width is not None and check_positive_int(detect_width, "detect_width") < 32:
-            raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width!r}")
+        check_detect_width(detect_width)
         tracking = check_bool(tracking, "tracking")
         self.threads = check_positive_int(threads, "threads")
         if detector is not None and not callable(getattr(detector, "detect", None)):

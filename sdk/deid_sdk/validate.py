@@ -60,3 +60,10 @@ def check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_detect_width(value) -> int | None:
+    """None (detect at full size) or a width of at least 32 pixels."""
+    if value is not None and check_positive_int(value, "detect_width") < 32:
+        raise ValueError(f"detect_width must be >= 32 pixels or None, got {value!r}")
+    return None if value is None else int(value)
