@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import pytest
 
 from tests.privacy import assert_faces_covered_in_video
@@ -190,3 +191,19 @@ def test_demo_stopped_by_sigterm_closes_its_video(shared_data, tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert "deid demo: stopped by SIGTERM; output closed" in stderr
     assert 0 < decoded_frames(output) < 1008
+
+
+def test_demo_covers_every_face_of_the_built_in_clip(tmp_path):
+    """`deid demo` end to end: the video it writes, decoded, has every face of the clip it read covered."""
+    from deid_sdk.cli.demo_clip import DemoClipSource
+
+    result = command("demo", "--max-frames", "6", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "faces: 6 de-identified" in result.stdout
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    with DemoClipSource() as source:
+        for index in range(6):
+            cv2.imwrite(str(clip / f"{index:02d}.png"), source.read().image)
+    assert assert_faces_covered_in_video(clip, tmp_path / "demo.mp4", every=1) == 6
+    assert cv2.imread(str(tmp_path / "demo_side_by_side.png")) is not None
