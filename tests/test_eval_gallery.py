@@ -28,7 +28,7 @@ def test_worker_processes_give_the_embeddings_of_the_serial_path(shared_data, tm
     serial = EmbeddingCache(tmp_path / "serial", "mobilefacenet", faces.root)
     serial.fill(names, make_attacker("mobilefacenet", threads=1).embed)
     parallel = {"mobilefacenet": EmbeddingCache(tmp_path / "parallel", "mobilefacenet", faces.root)}
-    fill_in_parallel(parallel, names, tmp_path / "parallel", workers=2)
+    fill_in_parallel(parallel, names, workers=2)
     expected, expected_found = serial.matrix(names)
     got, got_found = EmbeddingCache(tmp_path / "parallel", "mobilefacenet", faces.root).matrix(names)
     assert expected_found.all() and np.array_equal(got_found, expected_found)

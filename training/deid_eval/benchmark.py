@@ -84,7 +84,7 @@ def run_benchmark(settings: Settings) -> dict:
     missing = sum(len(cache.missing(gallery_names)) for cache in caches.values())
     with tqdm(total=missing, desc="gallery embeddings (cached)", unit="img", disable=not settings.show_progress) as bar:
         if settings.workers > 1 and missing >= PARALLEL_GALLERY_MINIMUM:
-            fill_in_parallel(caches, gallery_names, settings.cache, settings.workers, bar.update)
+            fill_in_parallel(caches, gallery_names, settings.workers, bar.update)
         else:
             for name, cache in caches.items():
                 cache.fill(gallery_names, attackers[name].embed, bar.update)

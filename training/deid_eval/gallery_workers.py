@@ -21,7 +21,7 @@ CHUNK = 200
 _worker_attackers: dict = {}
 
 
-def _embed_chunk(attacker_name: str, root: str, names: list[str], cache_dir: str) -> tuple[str, list[str], list]:
+def _embed_chunk(attacker_name: str, root: str, names: list[str]) -> tuple[str, list[str], list]:
     from deid_eval.attackers import make_attacker
 
     if attacker_name not in _worker_attackers:
@@ -36,7 +36,7 @@ def _embed_chunk(attacker_name: str, root: str, names: list[str], cache_dir: str
     return attacker_name, names, embeddings
 
 
-def fill_in_parallel(caches: dict[str, EmbeddingCache], names: list[str], cache_dir: Path, workers: int,
+def fill_in_parallel(caches: dict[str, EmbeddingCache], names: list[str], workers: int,
                      progress: Callable[[int], None] | None = None, save_every_chunks: int = 5) -> None:
     """Embed every name missing from each attacker's cache using `workers` processes."""
     tasks = []
@@ -49,7 +49,7 @@ def fill_in_parallel(caches: dict[str, EmbeddingCache], names: list[str], cache_
     context = multiprocessing.get_context("spawn")
     done_since_save = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_embed_chunk, attacker_name, str(caches[attacker_name].root), chunk, str(cache_dir))
+        futures = [pool.submit(_embed_chunk, attacker_name, str(caches[attacker_name].root), chunk)
                    for attacker_name, chunk in tasks]
         for future in as_completed(futures):
             attacker_name, chunk, embeddings = future.result()
