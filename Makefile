@@ -15,7 +15,7 @@ $(BIN)/python:
 # Build prerequisites first, then the SDK (builds deid_sdk._C) and the training/eval package, editable.
 $(VENV)/.installed: $(BIN)/python $(EXT_SOURCES) training/pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.25" ninja
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,build,demo]" -e ./training
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,build,demo,ray]" -e ./training
 	touch $@
 
 # The generated models (CenterFace, dlib ResNet, SFace, YuNet) -> models/generated/, checked against
