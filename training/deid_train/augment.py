@@ -13,6 +13,7 @@ torch's global RNG on the images' device, so a checkpoint that restores the RNG 
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -88,6 +89,12 @@ class RobustTransform:
         self.downsample_size = int(round(size * factor)) if float(torch.rand(())) < 0.5 else size
         self.size = size
         self.blur_sigma = blur_sigma
+
+    def select(self, rows: slice) -> RobustTransform:
+        """The same draw for a slice of the batch (one rank's rows of a global batch)."""
+        part = copy.copy(self)
+        part.theta, part.sigmas, part.noise = self.theta[rows], self.sigmas[rows], self.noise[rows]
+        return part
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         n, _, height, width = images.shape

@@ -1,6 +1,7 @@
 """`deid-train`: prepare data, train, export.
 
     deid-train train --shard DIR [--preset gpu|cpu|test] [--max-minutes M] [--resume CKPT | --init-generator ONNX] ...
+    torchrun --nproc_per_node N -m deid_train.cli train ...   (DDP; --batch-size is the global batch: distributed.py)
     deid-train prepare ...   (deid_train.prepare registers itself)
     deid-train export ...    (deid_train.export registers itself)
 
@@ -26,8 +27,15 @@ def run_train(arguments: argparse.Namespace) -> int:
     config = train_config.from_arguments(arguments)
     if not config.shard:
         raise ValueError("expected --shard DIR (a training shard from `deid-train prepare --shard DIR`), got none")
-    summary = Trainer(config).train()
-    print(json.dumps(summary, indent=1))
+    from deid_train import distributed
+
+    trainer = Trainer(config)
+    try:
+        summary = trainer.train()
+    finally:
+        distributed.stop(trainer.ranks)
+    if trainer.ranks.is_main:
+        print(json.dumps(summary, indent=1))
     return 1 if summary.get("diverged") else 0
 
 

@@ -122,15 +122,17 @@ def laplacian_energy(images: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
     return (energy * weight).sum(dim=(1, 2, 3)) / (weight.sum() * images.shape[1])
 
 
-def high_frequency_excess(output: torch.Tensor, source: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def high_frequency_excess(output: torch.Tensor, source: torch.Tensor, weight: torch.Tensor,
+                          batch_mean: Callable[[torch.Tensor], torch.Tensor] = torch.mean) -> torch.Tensor:
     """Laplacian energy inside the face that the output has beyond its source, relative to the batch's source energy.
 
     mean_i max(0, E(output_i) - E(source_i)) / mean_i E(source_i): normalised by the batch mean rather than per
-    image, so one very smooth source cannot blow the term up.
+    image, so one very smooth source cannot blow the term up. `batch_mean` takes the mean of the source energies
+    (under torchrun: of the whole global batch, deid_train.distributed).
     """
     reference = laplacian_energy(source.float(), weight).detach()
     excess = F.relu(laplacian_energy(output.float(), weight) - reference)
-    return excess.mean() / reference.mean().clamp_min(1e-6)
+    return excess.mean() / batch_mean(reference).clamp_min(1e-6)
 
 
 def high_frequency_ratio(output: torch.Tensor, source: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

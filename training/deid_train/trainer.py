@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from deid_train import checkpoint as checkpoints
+from deid_train import distributed
 from deid_train.augment import RobustTransform, distort, flip_pairs
 from deid_train.config import TrainConfig
 from deid_train.losses import (derivative_l1, discriminator_mixup_loss, face_weight_map, feature_l1,
@@ -56,11 +57,15 @@ class Trainer:
     def __init__(self, config: TrainConfig, images: torch.Tensor | None = None, identity_net=None, log=print):
         config.validate()
         self.config = config
-        self.log = log
+        self.ranks = distributed.ranks_from_environment()   # torchrun's ranks, or one process
+        if config.batch_size % self.ranks.world_size:
+            raise ValueError(f"expected --batch-size (the global batch) divisible by the {self.ranks.world_size} "
+                             f"ranks, got {config.batch_size}")
+        self.log = log if self.ranks.is_main else (lambda *_args, **_kwargs: None)
         self.started = time.monotonic()
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        self.device = pick_device(config.device)
+        self.device = distributed.start(self.ranks, pick_device(config.device))
         self.cuda = self.device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = True
@@ -90,13 +95,19 @@ class Trainer:
         self.face_weight = face_weight_map(self.images.shape[-1]).to(self.device)
         self.step = 0
         self.run_generator, self.run_discriminator = self.generator, self.discriminator
+        self.compiled = False
         self.init_source: dict | None = None        # where G's weights came from, with --init-generator
         if config.resume:
             self.resume(config.resume)
         if config.init_generator:
             self.init_generator(config.init_generator)
-        if config.compile:
+        if config.compile and self.ranks.is_distributed:
+            self.log("compile: off under torchrun (DistributedDataParallel runs the eager modules)")
+        elif config.compile:
             self._compile()
+        if self.ranks.is_distributed:   # after resume: every rank starts from the same weights
+            self.run_generator = distributed.wrap(self.generator, self.ranks, self.device)
+            self.run_discriminator = distributed.wrap(self.discriminator, self.ranks, self.device)
 
     # ------------------------------------------------------------------------------------------ plumbing
     def autocast(self):
@@ -119,6 +130,7 @@ class Trainer:
             self.generator.zero_grad(set_to_none=True)
             self.discriminator.zero_grad(set_to_none=True)
             self.run_generator, self.run_discriminator = generator, discriminator
+            self.compiled = True
             self.log("compile: torch.compile active for generator and discriminator")
         except Exception as error:   # noqa: BLE001 - any compiler failure must not end a paid GPU window
             self.generator.zero_grad(set_to_none=True)
@@ -128,7 +140,7 @@ class Trainer:
 
     def _guarded_step(self) -> dict[str, torch.Tensor]:
         """train_step; if a compiled model fails mid-run (a recompile, a backend error), retry eagerly for good."""
-        compiled = self.run_generator is not self.generator
+        compiled = self.compiled
         try:
             return self.train_step()
         except Exception as error:   # noqa: BLE001 - only when compiled; eager errors are re-raised
@@ -136,6 +148,7 @@ class Trainer:
                 raise
             self.log(f"compile: step failed ({type(error).__name__}: {str(error)[:200]}); continuing eager")
             self.run_generator, self.run_discriminator = self.generator, self.discriminator
+            self.compiled = False
             self.discriminator.requires_grad_(True)
             return self.train_step()
 
@@ -162,14 +175,21 @@ class Trainer:
         return self.identity_net(crops_to_chips(crops).contiguous(memory_format=self.memory_format))
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One D update then one G update; returns detached loss tensors (no host sync)."""
+        """One D update then one G update; returns detached loss tensors (no host sync).
+
+        Under torchrun every random draw is of the global batch and this rank keeps its rows (deid_train.distributed).
+        """
         from deid_train.identity_net import crops_to_chips
 
         c = self.config
-        n = c.batch_size
+        n_global = c.batch_size
+        rows = self.ranks.rows(n_global)
         source = self.batch()                     # x: undistorted, also the target image
-        distorted = self.distort(source)          # x_d: the network's input
-        strength = torch.rand(n, 1, device=self.device) * (c.strength_max - c.strength_min) + c.strength_min
+        distorted = self.distort(source)[rows]    # x_d: the network's input
+        source = source[rows]
+        n = source.shape[0]
+        strength = torch.rand(n_global, 1, device=self.device) * (c.strength_max - c.strength_min) + c.strength_min
+        strength = strength[rows]
         lambdas = strength[:, 0] * self.lambda_now()
         with torch.no_grad(), self.autocast():
             target_embedding = self.embed(source).float()   # conditioning: dlib descriptor of the target
@@ -180,8 +200,8 @@ class Trainer:
         masked = mask * image + (1 - mask) * distorted
 
         # --- discriminator: LSGAN with mixup, real = x, fakes = masked and raw outputs
-        beta_masked = sample_mixup_weights(n, c.mixup_beta, self.device)
-        beta_raw = sample_mixup_weights(n, c.mixup_beta, self.device)
+        beta_masked = sample_mixup_weights(n_global, c.mixup_beta, self.device)[rows]
+        beta_raw = sample_mixup_weights(n_global, c.mixup_beta, self.device)[rows]
         with self.autocast():
             discriminator_loss = 0.5 * (
                 discriminator_mixup_loss(self.run_discriminator, source, masked.detach(), beta_masked)
@@ -190,11 +210,12 @@ class Trainer:
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
-        # --- generator
+        # --- generator (D's gradients are not needed: under DDP the plain module, nothing to synchronize)
+        judge = self.discriminator if self.ranks.is_distributed else self.run_discriminator
         self.discriminator.requires_grad_(False)
         with self.autocast():
-            adversarial_masked = generator_adversarial_loss(self.run_discriminator, masked)
-            adversarial_raw = generator_adversarial_loss(self.run_discriminator, image)
+            adversarial_masked = generator_adversarial_loss(judge, masked)
+            adversarial_raw = generator_adversarial_loss(judge, image)
         self.discriminator.requires_grad_(True)
         reconstruction_raw = (image - source).abs().mean()
         reconstruction_masked = (masked - source).abs().mean()
@@ -204,9 +225,9 @@ class Trainer:
         mask_gradient = mask_derivative_l1(mask)
 
         # perceptual: the same random robustness transform on output and source before the identity net
-        transform = RobustTransform(n, source.shape[-1], self.device, c.robust_translate, c.robust_scale,
+        transform = RobustTransform(n_global, source.shape[-1], self.device, c.robust_translate, c.robust_scale,
                                     c.robust_rotation_degrees, c.robust_blur_sigma, c.robust_noise,
-                                    c.robust_downsample)
+                                    c.robust_downsample).select(rows)
         with self.autocast():
             with torch.no_grad():
                 source_embedding, source_features = self.identity_net.forward_features(
@@ -217,7 +238,8 @@ class Trainer:
         perceptual_target = feature_l1(output_features, source_features, c.target_stages)
         distance = identity_distance(output_embedding, source_embedding)
         identity_push = -(lambdas * distance).mean()
-        texture = high_frequency_excess(masked, source, self.face_weight)
+        texture = high_frequency_excess(masked, source, self.face_weight,
+                                        batch_mean=lambda energy: distributed.mean_over_ranks(energy.mean(), self.ranks))
 
         generator_loss = (c.adversarial_masked_weight * adversarial_masked + c.adversarial_raw_weight * adversarial_raw
                           + c.alpha_raw * reconstruction_raw + c.alpha_masked * reconstruction_masked
@@ -250,11 +272,12 @@ class Trainer:
     def train(self) -> dict:
         c = self.config
         deadline = self.started + c.max_minutes * 60 - FINAL_SAVE_RESERVE_S if c.max_minutes > 0 else math.inf
-        if not c.dry_run:
+        writes = not c.dry_run and self.ranks.is_main   # under torchrun only rank 0 writes
+        if writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             c.save(self.run_dir / "config.json")
         self.log(f"train: device {self.device}, shard {tuple(self.images.shape)}, G {parameter_count(self.generator):,} "
-                 f"params, D {parameter_count(self.discriminator):,}, batch {c.batch_size}, from step {self.step} "
+                 f"params, D {parameter_count(self.discriminator):,}, {self._batch_statement()}, from step {self.step} "
                  f"to {c.steps}, budget {c.max_minutes or 'none'} min, load {self.load_seconds:.1f} s")
         first_step = self.step
         last_losses: dict[str, float] = {}
@@ -262,7 +285,7 @@ class Trainer:
         log_path = self.run_dir / "losses.jsonl"
         last_step = min(c.steps, first_step + c.run_steps) if c.run_steps > 0 else c.steps
         diverged = False
-        while self.step < last_step and time.monotonic() < deadline:
+        while self.step < last_step and not self._past(deadline):
             losses = self._guarded_step()
             if self.step - first_step == 2:               # skip warm-up steps (allocator, cudnn autotune) in it/s
                 self._sync()
@@ -278,8 +301,9 @@ class Trainer:
                 record = {"step": self.step, "lambda": self.lambda_now(), "stage": c.lambda_stage(self.step),
                           "elapsed_s": round(time.monotonic() - self.started, 2),
                           "it_per_s": round(self._rate(timing_start, timing_steps), 3), **self._rounded(last_losses)}
-                with open(log_path, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                if writes:
+                    with open(log_path, "a") as handle:
+                        handle.write(json.dumps(record) + "\n")
                 if not all(math.isfinite(v) for v in last_losses.values()):
                     self.log(f"train: non-finite loss at step {self.step}: {record}; stopping without saving "
                              f"(the last checkpoint stays the last good state)")
@@ -300,6 +324,8 @@ class Trainer:
         summary = {"device": str(self.device), "device_name": self._device_name(), "first_step": first_step,
                    "last_step": self.step, "steps_this_run": self.step - first_step, "it_per_s": round(rate, 3),
                    "images_per_s": round(rate * c.batch_size, 1), "batch_size": c.batch_size,
+                   "ranks": self.ranks.world_size, "batch_per_rank": c.batch_size // self.ranks.world_size,
+                   "learning_rate": c.learning_rate,
                    "lambda": self.lambda_now(), "lambda_stage": c.lambda_stage(self.step),
                    "elapsed_s": round(time.monotonic() - self.started, 1), "load_s": round(self.load_seconds, 1),
                    "final_losses": self._rounded(last_losses), "dry_run": c.dry_run,
@@ -311,15 +337,17 @@ class Trainer:
             last_losses = self._to_host(losses)            # the final step was not a log step: record it too
             summary["final_losses"] = self._rounded(last_losses)
             diverged = not all(math.isfinite(v) for v in last_losses.values())
-            with open(log_path, "a") as handle:
-                handle.write(json.dumps({"step": self.step, "lambda": self.lambda_now(),
-                                         "stage": c.lambda_stage(self.step), **summary["final_losses"]}) + "\n")
+            if writes:
+                with open(log_path, "a") as handle:
+                    handle.write(json.dumps({"step": self.step, "lambda": self.lambda_now(),
+                                             "stage": c.lambda_stage(self.step), **summary["final_losses"]}) + "\n")
         summary["diverged"] = diverged
         if not c.dry_run:
             if not diverged:
                 self.write_samples()
                 self.save()
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            if writes:
+                (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         self.log(f"train: done, {summary['steps_this_run']} steps, {summary['it_per_s']} it/s, step {self.step}")
         return summary
 
@@ -335,10 +363,22 @@ class Trainer:
         self.log(f"smoke test passed: {self.config.smoke_steps} steps, finite losses, samples and checkpoints "
                  f"written in {time.monotonic() - started:.1f} s")
 
-    @staticmethod
-    def _to_host(losses: dict) -> dict[str, float]:
-        """All loss values in one device->host copy (one sync instead of one per value)."""
-        values = torch.stack([value.float() for value in losses.values()]).tolist()
+    def _batch_statement(self) -> str:
+        c, world = self.config, self.ranks.world_size
+        per_rank = f" = {world} ranks x {c.batch_size // world}" if world > 1 else ""
+        return f"effective batch {c.batch_size}{per_rank}, lr {c.learning_rate:g}"
+
+    def _past(self, deadline: float) -> bool:
+        """The wall-clock budget is spent (under torchrun: on any rank, so that all stop at the same step)."""
+        if deadline == math.inf:
+            return False
+        return distributed.any_rank(time.monotonic() >= deadline, self.ranks, self.device)
+
+    def _to_host(self, losses: dict) -> dict[str, float]:
+        """All loss values in one device->host copy (one sync instead of one per value); under torchrun the
+        average over the ranks, i.e. the loss of the global batch."""
+        stacked = distributed.mean_over_ranks(torch.stack([value.float() for value in losses.values()]), self.ranks)
+        values = stacked.tolist()
         return dict(zip(losses.keys(), values))
 
     def _sync(self) -> None:
@@ -377,8 +417,11 @@ class Trainer:
         grid = torch.cat([torch.cat([column[i] for column in columns], dim=2) for i in range(count)], dim=1)
         return ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
-    def write_samples(self) -> Path:
+    def write_samples(self) -> Path | None:
         import cv2
+
+        if not self.ranks.is_main:
+            return None
 
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -404,7 +447,9 @@ class Trainer:
                 "rng": checkpoints.rng_state()}
 
     def save(self) -> None:
-        """The full checkpoint (exact resume) and the compact travelling one, in the run directory."""
+        """The full checkpoint (exact resume) and the compact travelling one, in the run directory (rank 0)."""
+        if not self.ranks.is_main:
+            return
         checkpoints.save_full(self.run_dir / checkpoints.FULL_NAME, self.full_state())
         checkpoints.save_compact(self.run_dir / "compact", self.models(), self.optimizers(), self.meta(),
                                  checkpoints.rng_state(), self.config.compact_moments)
