@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -93,18 +94,25 @@ class _Progress:
 
 
 class _ReportTo:
-    """What a FileWorker calls to report frames: forwards to the progress actor, fire and forget."""
+    """What a FileWorker calls to report frames: forwards to the progress actor, fire and forget. Found by name,
+    not passed in: an actor handle among the constructor arguments would live in the object store, which Ray
+    warns may fail a restart."""
 
-    def __init__(self, progress_actor):
-        self.progress_actor = progress_actor
+    def __init__(self, progress_actor_name: str):
+        self.progress_actor_name = progress_actor_name
+        self._actor = None
 
     def __call__(self, source: str, frames: int) -> None:
-        self.progress_actor.report.remote(source, frames, os.getpid())
+        import ray
+
+        if self._actor is None:
+            self._actor = ray.get_actor(self.progress_actor_name)
+        self._actor.report.remote(source, frames, os.getpid())
 
 
 class _RayFileWorker(FileWorker):
-    def __init__(self, filter_options: dict, pipeline_options: dict, progress_actor):
-        super().__init__(filter_options, pipeline_options, report=_ReportTo(progress_actor))
+    def __init__(self, filter_options: dict, pipeline_options: dict, progress_actor_name: str):
+        super().__init__(filter_options, pipeline_options, report=_ReportTo(progress_actor_name))
 
 
 def run_batch(inputs: str, output_dir: str | Path, *, filter_options: dict | None = None,
@@ -157,13 +165,14 @@ def run_batch(inputs: str, output_dir: str | Path, *, filter_options: dict | Non
     try:
         summary.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
         summary.workers = min(summary.workers, len(pending))
-        progress_actor = ray.remote(num_cpus=0)(_Progress).remote()
+        progress_name = f"deid-batch-progress-{uuid.uuid4().hex}"
+        progress_actor = ray.remote(num_cpus=0)(_Progress).options(name=progress_name).remote()
         worker_class = ray.remote(_RayFileWorker).options(
             num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=max_retries, max_task_retries=max_retries)
         pipeline_options = dict(audio=audio, codec=codec, crf=crf, bitrate=bitrate, image_fps=image_fps)
 
         def new_worker():
-            return worker_class.remote(options, pipeline_options, progress_actor)
+            return worker_class.remote(options, pipeline_options, progress_name)
 
         bars = _Bars(len(pending), total_frames) if progress else None
         idle = [new_worker() for _ in range(summary.workers)]
@@ -202,6 +211,7 @@ def run_batch(inputs: str, output_dir: str | Path, *, filter_options: dict | Non
                 ray.kill(actor)
             for actor in idle:
                 ray.kill(actor)
+            ray.kill(progress_actor)
             for _actor, job in running.values():
                 remove_partial(job)  # killed mid-file: the next run redoes it
             if bars is not None:
