@@ -118,6 +118,9 @@ class Filter:
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
             self.generator = Generator(model_path, backend=backend, threads=self.threads)
+            if (self.generator.manifest or {}).get("privacy_accepted") is False:
+                log.warning("%s: %s", model_path.name, self.generator.manifest.get("privacy_note", "not accepted "
+                            "for privacy (see models/manifest.json)"))
             from deid_sdk.identity import IdentityEncoder
 
             identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None

@@ -5,7 +5,9 @@ Derived at build time from the float32 model (`python -m deid_sdk.model_build`: 
 committed: the conversion is deterministic and the files are as large as their source. The accuracy against
 float32 is measured by `benchmarks/quantized_accuracy.py` (models/README.md).
 
-InstanceNormalization stays float32: its variance of large activations overflows float16's range (65504).
+InstanceNormalization stays float32, a precaution: its mean of squared activations can exceed float16's range
+(65504) where the activations are large. onnxruntime's CPU provider has no float16 Conv on x86 and runs these
+files in float32 (inserting Casts), so their float16 arithmetic error shows only on FP16 hardware.
 """
 from __future__ import annotations
 
