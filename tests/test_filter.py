@@ -112,7 +112,7 @@ def test_rgb_colour_order(faces_grid, constant_model):
 
 def test_no_model_falls_back_for_every_face(faces_grid, monkeypatch, tmp_path):
     monkeypatch.setenv("DEID_MODEL_DIR", str(tmp_path))  # an empty folder first in the search path
-    monkeypatch.setattr("deid_sdk.filter.default_generator_path", lambda: None)
+    monkeypatch.setattr("deid_sdk.filter.default_generator_path", lambda precision="fp32": None)
     with Filter() as face_filter:
         assert not face_filter.generator_available
         output = face_filter(faces_grid)
@@ -222,7 +222,7 @@ def test_bad_frames_raise_clear_errors(passthrough_model, bad, error):
     ("detect_width", 320.5, ValueError), ("tracking", "yes", TypeError), ("threads", 0, ValueError),
     ("threads", True, ValueError), ("detector", object(), TypeError), ("use_generator", 1, TypeError),
     ("model", 42, TypeError), ("target", np.zeros(64), ValueError), ("target", np.full(128, np.nan), ValueError),
-    ("target", np.zeros((10, 10), np.uint8), ValueError),
+    ("target", np.zeros((10, 10), np.uint8), ValueError), ("precision", "int4", ValueError),
 ])
 def test_every_option_is_checked_when_given_with_its_name(option, value, error):
     with pytest.raises(error, match=option):

@@ -27,6 +27,8 @@ from deid_sdk.fallback import FALLBACK_MODES, anonymize_box
 from deid_sdk.generator import Generator, default_generator_path
 from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
+from deid_sdk.model_files import (BUILD_COMMAND, GENERATOR_FILES, IDENTITY_FILES, resolve_precision,
+                                  shipped_model)
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
@@ -62,7 +64,7 @@ class Filter:
                  strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
-                 detector: FaceDetector | None = None, use_generator: bool = True):
+                 detector: FaceDetector | None = None, use_generator: bool = True, precision: str = "fp32"):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -81,6 +83,10 @@ class Filter:
             raise TypeError(f"detector must have a detect(frame_bgr) -> [Detection] method, got "
                             f"{type(detector).__name__}")
         use_generator = check_bool(use_generator, "use_generator")
+        self.precision = resolve_precision(precision)
+        if model is not None and precision != "fp32":
+            raise ValueError(f"precision={precision!r} chooses one of the bundled generator files; with model= "
+                             "pass the file of the precision you want and leave precision at 'fp32'")
         target = _check_target(target)
 
         self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
@@ -99,18 +105,26 @@ class Filter:
             model_path = None
             log.info("generator disabled (use_generator=False): every face gets the %r fallback", self.fallback)
         else:
-            model_path = Path(model) if model is not None else default_generator_path()
+            model_path = Path(model) if model is not None else default_generator_path(self.precision)
             if model is not None and not model_path.is_file():
                 raise FileNotFoundError(f"generator model not found: {model}. Pass model=None for the bundled "
                                         "model, or export one with `deid-train export`")
+            if model_path is None and self.precision != "fp32":
+                raise FileNotFoundError(f"precision={precision!r}: {GENERATOR_FILES[self.precision]} is not "
+                                        f"installed; generate the shipped models with {BUILD_COMMAND}")
+            _announce_precision(precision, self.precision, model_path)
             if model_path is None:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
             self.generator = Generator(model_path, backend=backend, threads=self.threads)
+            if (self.generator.manifest or {}).get("privacy_accepted") is False:
+                log.warning("%s: %s", model_path.name, self.generator.manifest.get("privacy_note", "not accepted "
+                            "for privacy (see models/manifest.json)"))
             from deid_sdk.identity import IdentityEncoder
 
-            self.identity_encoder = IdentityEncoder(threads=self.threads, backend=backend)
+            identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None
+            self.identity_encoder = IdentityEncoder(identity_model, threads=self.threads, backend=backend)
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
@@ -263,6 +277,18 @@ class Filter:
         self.stats = dict(timings)
         self.stats["fps"] = fps if previous_fps == 0.0 else 0.9 * previous_fps + 0.1 * fps
         self.stats["faces"] = face_count
+
+
+_announced_precisions: set[tuple[str, str]] = set()
+
+
+def _announce_precision(asked: str, precision: str, model_path: Path | None) -> None:
+    """Log once per process which generator file a precision selected."""
+    key = (asked, str(model_path))
+    if key not in _announced_precisions:
+        _announced_precisions.add(key)
+        log.info("precision %s%s: generator %s", asked, f" ({precision})" if asked != precision else "",
+                 model_path)
 
 
 def _ms(since: float) -> float:

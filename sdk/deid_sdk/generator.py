@@ -9,14 +9,15 @@ from deid_sdk.align import CROP_SIZE
 from deid_sdk.backends import create_session
 from deid_sdk.errors import check_output
 from deid_sdk.identity import IDENTITY_SIZE
-from deid_sdk.model_files import GENERATOR_FILE, find_model, manifest_entry
+from deid_sdk.model_files import GENERATOR_FILES, find_model, manifest_entry
 
 INPUT_NAMES = ("crop", "identity", "strength")
 OUTPUT_NAMES = ("image", "mask")
 
 
-def default_generator_path() -> Path | None:
-    return find_model(GENERATOR_FILE)
+def default_generator_path(precision: str = "fp32") -> Path | None:
+    """The bundled generator file of a precision ("fp32", "fp16", "int8"), None when it is not installed."""
+    return find_model(GENERATOR_FILES[precision])
 
 
 class Generator:

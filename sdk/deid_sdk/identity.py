@@ -30,9 +30,9 @@ import numpy as np
 
 from deid_sdk import align
 from deid_sdk.chip import CHIP_SIZE, crop_to_dlib_chip_image, extract_dlib_chip
+from deid_sdk.model_files import IDENTITY_FILE as MODEL_FILE
 
 IDENTITY_SIZE = 128          # the generator's `identity` input has the same size (models/README.md)
-MODEL_FILE = "dlib_resnet.onnx"
 
 
 class IdentityEncoder:

@@ -20,6 +20,15 @@ from importlib import resources
 from pathlib import Path
 
 GENERATOR_FILE = "deid_generator.onnx"
+IDENTITY_FILE = "dlib_resnet.onnx"
+# `Filter(precision=...)`: the generator and identity encoder files of each precision. INT8 exists for the
+# generator only (the identity encoder runs once per track). "fastest" is the fastest precision that does not
+# leak more than FP32: FP32 today on onnxruntime CPU, since the INT8 file (1.8x faster) leaks more and FP16 runs
+# slower on x86 (models/README.md, "FP16 and INT8").
+PRECISIONS = ("fp32", "fp16", "int8", "fastest")
+GENERATOR_FILES = {"fp32": GENERATOR_FILE, "fp16": "deid_generator.fp16.onnx", "int8": "deid_generator.int8.onnx"}
+IDENTITY_FILES = {"fp32": IDENTITY_FILE, "fp16": "dlib_resnet.fp16.onnx", "int8": IDENTITY_FILE}
+FASTEST_PRECISION = "fp32"
 MANIFEST_FILE = "manifest.json"
 GENERATED_DIR = "generated"
 CONTRACT_VERSION = 1
@@ -29,6 +38,13 @@ BUILD_COMMAND = "make install (or: python -m deid_sdk.model_build)"
 
 def package_data_dir() -> Path:
     return Path(str(resources.files("deid_sdk"))) / "models"
+
+
+def resolve_precision(precision: str) -> str:
+    """"fp32", "fp16" or "int8" for one of PRECISIONS (raises for anything else)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    return FASTEST_PRECISION if precision == "fastest" else precision
 
 
 def model_dirs() -> list[Path]:

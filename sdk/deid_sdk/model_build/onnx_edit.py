@@ -7,7 +7,8 @@
   rejects or warns about them, and they block constant folding).
 - `symbolic_dims`: CenterFace declares a fixed [10, 3, 32, 32] input; the SDK feeds any frame size.
 - `float16_weights`: large float32 initializers stored as float16, each followed by a Cast back to float32
-  (half the file, float32 compute).
+  (half the file, float32 compute); `float32_weights` undoes it (a plain float32 graph, the form the float16
+  converter and the quantizer expect).
 """
 from __future__ import annotations
 
@@ -107,6 +108,42 @@ def float16_weights(model, min_elements: int = 1024) -> int:
     del graph.node[:]
     graph.node.extend(nodes)
     return len(casts)
+
+
+def float32_weights(model) -> int:
+    """Replace every Cast of a float16 initializer to float32 by the float32 initializer itself (the inverse of
+    `float16_weights`); returns how many were folded."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    folded = [node for node in graph.node if node.op_type == "Cast" and node.input[0] in initializers
+              and initializers[node.input[0]].data_type == TensorProto.FLOAT16
+              and any(a.name == "to" and helper.get_attribute_value(a) == TensorProto.FLOAT for a in node.attribute)]
+    for node in folded:
+        values = numpy_helper.to_array(initializers[node.input[0]]).astype(np.float32)
+        graph.initializer.append(numpy_helper.from_array(values, node.output[0]))
+        graph.node.remove(node)
+    drop_unused_inputs(model)
+    return len(folded)
+
+
+def sort_topologically(model) -> None:
+    """Order the graph's nodes so each comes after the nodes producing its inputs (onnxruntime's float16
+    converter appends the input Casts at the end, which the checker rejects)."""
+    graph = model.graph
+    available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            raise ValueError(f"the graph has a cycle or a missing input near node {pending[0].name!r}")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [node for node in pending if node not in ready]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def checked(model) -> bytes:
