@@ -8,6 +8,10 @@ output; logged once per kind) blurs or pixelates the face instead. Any other exc
 the frame not yet de-identified is covered with the fallback in the output buffer first (so even an in-place
 frame never holds an uncovered face), then the exception propagates. A detector failure propagates too: no face
 of that frame is known (the live loop then writes the frame black).
+
+The privacy guard (deid_sdk.privacy, on by default) checks the final blended output of each track with SFace and
+climbs a ladder of rungs up to the fallback until the face is no longer recognizable; a guard error sends the
+frame's faces to the fallback, as any model error does.
 """
 from __future__ import annotations
 
@@ -27,13 +31,14 @@ from deid_sdk.fallback import FALLBACK_MODES, anonymize_box
 from deid_sdk.generator import Generator, default_generator_path
 from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
+from deid_sdk.privacy import DEFAULT_THRESHOLD, FALLBACK, GENERATOR, PrivacyGuard, PrivacySummary, check_privacy
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
 
 log = logging.getLogger("deid_sdk")
 
-STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "fallback", "total")
+STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "privacy", "fallback", "total")
 IMPLS = ("auto", "cpu", "ref")  # warp/blend kernels for NumPy frames (deid_sdk.ops)
 # A face counts as landmarked only when its hull covers a reasonable part of the detector box.
 _MIN_HULL_BOX_RATIO = 0.15
@@ -48,6 +53,10 @@ class Face:
     status: str                       # "deidentified" or "fallback"
     reason: str = ""                  # why the fallback was used
     landmarks: np.ndarray | None = field(default=None, repr=False)
+    rung: str = ""                    # the privacy ladder's rung the face left on (deid_sdk.privacy.RUNGS)
+    similarity: float | None = None   # the guard's last SFace cosine output vs input (None: not checked this frame)
+    checks: int = 0                   # guard checks made on this face in this frame
+    failed_checks: int = 0
 
 
 class Filter:
@@ -62,7 +71,8 @@ class Filter:
                  strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
-                 detector: FaceDetector | None = None, use_generator: bool = True):
+                 detector: FaceDetector | None = None, use_generator: bool = True, privacy: str = "default",
+                 privacy_threshold: float = DEFAULT_THRESHOLD):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -81,6 +91,8 @@ class Filter:
             raise TypeError(f"detector must have a detect(frame_bgr) -> [Detection] method, got "
                             f"{type(detector).__name__}")
         use_generator = check_bool(use_generator, "use_generator")
+        self.privacy = check_privacy(privacy)
+        privacy_threshold = check_open_unit_interval(privacy_threshold, "privacy_threshold")
         target = _check_target(target)
 
         self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
@@ -92,6 +104,8 @@ class Filter:
         self.faces: list[Face] = []
         self.stats: dict[str, float] = {stage: 0.0 for stage in STAGES} | {"fps": 0.0, "faces": 0}
         self._target_identity: np.ndarray | None = None
+        self.guard: PrivacyGuard | None = None
+        self.privacy_summary = PrivacySummary()
         self._faults_logged: set[str] = set()
         self._closed = False
 
@@ -111,6 +125,8 @@ class Filter:
             from deid_sdk.identity import IdentityEncoder
 
             self.identity_encoder = IdentityEncoder(threads=self.threads, backend=backend)
+            if self.privacy != "off":  # only generator output needs checking: the fallback always passes
+                self.guard = PrivacyGuard(self.privacy, privacy_threshold, threads=self.threads, backend=backend)
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
@@ -134,6 +150,7 @@ class Filter:
         """Release the models and forget every identity held in memory."""
         self.generator = None
         self.identity_encoder = None
+        self.guard = None
         self._target_identity = None
         self.tracker.reset()
         self._closed = True
@@ -159,11 +176,19 @@ class Filter:
         faces = [Face(box=d.box, score=d.score, track_id=t.track_id, status="pending")
                  for d, t in zip(detections, tracks)]
         try:
+            if self.guard is not None:  # the input identities, before any pixel of the frame changes
+                tick = time.perf_counter()
+                self.guard.observe_inputs(bgr, "bgr", detections, tracks)
+                timings["privacy"] = _ms(tick)
             self._deidentify(output, bgr, detections, tracks, faces, timings)
-        except ModelError as error:  # a model failed on this frame: its pending faces get the fallback
+            if self.guard is not None:
+                tick = time.perf_counter()
+                self.guard.enforce(output, self.color, detections, tracks, faces)
+                timings["privacy"] += _ms(tick)
+        except ModelError as error:  # a model failed on this frame: every face not yet verified gets the fallback
             self._log_fault_once(error)
             for face in faces:
-                if face.status == "pending":
+                if face.status != "fallback":
                     face.status, face.reason = "fallback", f"model error: {error.kind}"
         except BaseException:  # a bug: never leave a face uncovered in the output, then let it surface
             self._cover_with_fallback(output, faces)
@@ -174,6 +199,8 @@ class Filter:
         timings["fallback"] = _ms(tick)
         timings["total"] = _ms(start)
         self.faces = faces
+        for face in faces:
+            self.privacy_summary.add(face)
         self._update_stats(timings, len(faces))
         return output
 
@@ -182,6 +209,9 @@ class Filter:
             if face.status != "deidentified":
                 anonymize_box(output, face.box, self.fallback)
                 face.status = "fallback"
+                face.rung = FALLBACK
+            elif not face.rung:  # privacy="off": the generator's output, unchecked
+                face.rung = GENERATOR
 
     def _log_fault_once(self, error: ModelError) -> None:
         if error.kind not in self._faults_logged:

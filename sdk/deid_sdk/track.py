@@ -17,6 +17,7 @@ class Track:
     landmarks: np.ndarray | None = None
     identity: np.ndarray | None = field(default=None, repr=False)
     missed: int = 0
+    privacy: object | None = field(default=None, repr=False)  # deid_sdk.privacy.TrackPrivacy (guard's memory)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
