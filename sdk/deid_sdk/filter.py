@@ -32,6 +32,7 @@ from deid_sdk.generator import Generator, default_generator_path
 from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
 from deid_sdk.privacy import DEFAULT_THRESHOLD, FALLBACK, GENERATOR, PrivacyGuard, PrivacySummary, check_privacy
+from deid_sdk.scene_cut import SceneCutDetector
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
@@ -99,6 +100,7 @@ class Filter:
                                                        threads=self.threads, backend=backend)
         self.landmark_predictor = LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
+        self.scene_cuts = SceneCutDetector()
         self.generator: Generator | None = None
         self.identity_encoder = None
         self.faces: list[Face] = []
@@ -144,6 +146,7 @@ class Filter:
     def reset(self) -> None:
         """Start over, as for a new video: forget every track and the identities they hold."""
         self.tracker.reset()
+        self.scene_cuts.reset()
         self.faces = []
 
     def close(self) -> None:
@@ -170,9 +173,18 @@ class Filter:
         bgr = output if self.color == "bgr" else cv2.cvtColor(output, cv2.COLOR_RGB2BGR)
 
         tick = time.perf_counter()
-        detections = self.detector.detect(bgr)
+        if self.tracker.enabled and self.scene_cuts.is_cut(bgr):  # a new shot: nobody carries over
+            self.tracker.reset()
+        detections = list(self.detector.detect(bgr))
         timings["detect"] = _ms(tick)
-        tracks = self.tracker.update([detection.box for detection in detections])
+        tracks = self.tracker.update([detection.box for detection in detections],
+                                     [detection.points for detection in detections])
+        if self.tracker.enabled:  # missed faces are protected where they are predicted to be
+            for track in self.tracker.coasting():
+                predicted = _predicted_detection(track, bgr.shape)
+                if predicted is not None:
+                    detections.append(predicted)
+                    tracks.append(track)
         faces = [Face(box=d.box, score=d.score, track_id=t.track_id, status="pending")
                  for d, t in zip(detections, tracks)]
         try:
@@ -293,6 +305,15 @@ class Filter:
         self.stats = dict(timings)
         self.stats["fps"] = fps if previous_fps == 0.0 else 0.9 * previous_fps + 0.1 * fps
         self.stats["faces"] = face_count
+
+
+def _predicted_detection(track: Track, shape) -> Detection | None:
+    """A coasting track's predicted box and points as a detection (None once it has left the frame)."""
+    height, width = shape[:2]
+    box = np.clip(track.box, 0, [width, height, width, height]).astype(np.float32)
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return None
+    return Detection(box=box, score=0.0, points=track.points.astype(np.float32), predicted=True)
 
 
 def _ms(since: float) -> float:
