@@ -170,7 +170,8 @@ class PrivacyGuard:
 
 
 def blur_inside_hull(image: np.ndarray, landmarks: np.ndarray) -> None:
-    """Gaussian-blur the face inside the convex hull of its 68 landmarks (feathered), in place."""
+    """Gaussian-blur the face inside the convex hull of its 68 landmarks, in place; the feather runs inwards
+    so no pixel outside the hull changes (as for the generator's blend)."""
     hull = cv2.convexHull(landmarks.astype(np.float32)).reshape(-1, 2)
     width = float(np.ptp(landmarks[:, 0]))
     sigma = max(1.0, width * _HULL_BLUR_SIGMA)
@@ -181,8 +182,10 @@ def blur_inside_hull(image: np.ndarray, landmarks: np.ndarray) -> None:
     if right - left < 2 or bottom - top < 2:
         return
     region = image[top:bottom, left:right]
-    mask = np.zeros(region.shape[:2], np.float32)
-    cv2.fillConvexPoly(mask, np.round(hull - [left, top]).astype(np.int32), 1.0)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)[..., None]
+    hull_mask = np.zeros(region.shape[:2], np.float32)
+    cv2.fillConvexPoly(hull_mask, np.round(hull - [left, top]).astype(np.int32), 1.0)
+    inset = 2 * int(np.ceil(2 * sigma)) + 1
+    inner = cv2.erode(hull_mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (inset, inset)))
+    mask = (cv2.GaussianBlur(inner, (0, 0), sigma) * hull_mask)[..., None]
     blurred = cv2.GaussianBlur(region, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     region[...] = np.clip(mask * blurred + (1 - mask) * region, 0, 255).astype(np.uint8)
