@@ -27,6 +27,7 @@ from deid_sdk.fallback import FALLBACK_MODES, anonymize_box
 from deid_sdk.generator import Generator, default_generator_path
 from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
+from deid_sdk.shared_models import SharedModels
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
@@ -62,7 +63,8 @@ class Filter:
                  strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
-                 detector: FaceDetector | None = None, use_generator: bool = True):
+                 detector: FaceDetector | None = None, use_generator: bool = True,
+                 models: SharedModels | None = None):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -81,11 +83,15 @@ class Filter:
             raise TypeError(f"detector must have a detect(frame_bgr) -> [Detection] method, got "
                             f"{type(detector).__name__}")
         use_generator = check_bool(use_generator, "use_generator")
+        if models is not None and not isinstance(models, SharedModels):
+            raise TypeError(f"models must be a SharedModels (deid_sdk.shared_models) or None, got "
+                            f"{type(models).__name__}")
         target = _check_target(target)
 
-        self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
-                                                       threads=self.threads, backend=backend)
-        self.landmark_predictor = LandmarkPredictor()
+        # models: loaded once for several streams (deid_sdk.shared_models); this Filter then loads none.
+        self.detector = detector or (models.detector if models is not None else CenterFaceDetector(
+            threshold=threshold, detect_width=detect_width, threads=self.threads, backend=backend))
+        self.landmark_predictor = models.landmark_predictor if models is not None else LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
         self.generator: Generator | None = None
         self.identity_encoder = None
@@ -107,10 +113,12 @@ class Filter:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
-            self.generator = Generator(model_path, backend=backend, threads=self.threads)
+            self.generator = models.generator if models is not None else Generator(model_path, backend=backend,
+                                                                                   threads=self.threads)
             from deid_sdk.identity import IdentityEncoder
 
-            self.identity_encoder = IdentityEncoder(threads=self.threads, backend=backend)
+            self.identity_encoder = (models.identity_encoder if models is not None
+                                     else IdentityEncoder(threads=self.threads, backend=backend))
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
