@@ -120,3 +120,26 @@ def test_batched_rows_come_back_to_their_stream_as_from_a_call_of_their_own():
         alone_images, alone_masks = generator(crops, identities, strengths)
         np.testing.assert_allclose(images, alone_images, atol=1e-4)
         np.testing.assert_allclose(masks, alone_masks, atol=1e-4)
+
+
+@pytest.mark.skipif(default_generator_path() is None, reason="no generator model installed")
+def test_a_stream_stuck_inside_a_frame_does_not_hold_the_others():
+    generator = Generator(default_generator_path(), threads=1)
+    batcher = GeneratorBatcher(generator)
+    release = threading.Event()
+
+    def stuck_stream():
+        with batcher.frame():
+            release.wait(30)
+
+    stuck = threading.Thread(target=stuck_stream)
+    stuck.start()
+    try:
+        crops = np.zeros((2, 3, CROP_SIZE, CROP_SIZE), np.float32)
+        with batcher.frame():  # waits for the stuck stream at most MAX_WAIT, then goes alone
+            images, masks = batcher(crops, np.zeros((2, IDENTITY_SIZE), np.float32), np.ones((2, 1), np.float32))
+        assert images.shape == crops.shape and masks.shape == (2, 1, CROP_SIZE, CROP_SIZE)
+        assert stuck.is_alive()  # it never called: the rows went without it
+    finally:
+        release.set()
+        stuck.join()
