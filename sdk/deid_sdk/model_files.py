@@ -68,10 +68,19 @@ def manifest_path_for(model_path: Path) -> Path | None:
 
 
 def read_manifest(manifest_path: Path) -> dict:
+    """The manifest as a dict whose "models" is a list of entries, each with a string "file" (and, where given,
+    a string "sha256"); anything else is a damaged manifest (ValueError naming it)."""
     try:
-        return json.loads(Path(manifest_path).read_text())
-    except json.JSONDecodeError as error:
+        manifest = json.loads(Path(manifest_path).read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{manifest_path} is not valid JSON ({error}); reinstall deid_sdk") from error
+    models = manifest.get("models", []) if isinstance(manifest, dict) else None
+    if not isinstance(models, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("file"), str)
+            and isinstance(entry.get("sha256", ""), str) for entry in models):
+        raise ValueError(f"{manifest_path} is damaged: expected {{\"models\": [{{\"file\": NAME, \"sha256\": HEX}}, "
+                         "...]}; reinstall deid_sdk")
+    return manifest
 
 
 def manifest_entry(model_path: Path) -> dict | None:
