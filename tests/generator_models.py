@@ -104,3 +104,16 @@ def write_nan_generator(path: Path) -> Path:
     model = _contract_graph(nodes, mask_inits, "nan")
     onnx.save(model, str(path))
     return path
+
+
+def write_failing_generator(path: Path) -> Path:
+    """Follows the contract's names and declared shapes but fails inside onnxruntime on every call (a Reshape that
+    cannot divide 3x128x128 values into rows of 7): the run-time fault the Filter must turn into a fallback."""
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    nodes = [helper.make_node("Reshape", ["crop", "rows_of_seven"], ["flat"]),
+             helper.make_node("Reshape", ["flat", "crop_shape"], ["image"]), *mask_nodes]
+    constants = [numpy_helper.from_array(np.array([-1, 7], np.int64), "rows_of_seven"),
+                 numpy_helper.from_array(np.array([-1, 3, 128, 128], np.int64), "crop_shape")]
+    model = _contract_graph(nodes, [*mask_inits, *constants], "failing")
+    onnx.save(model, str(path))
+    return path

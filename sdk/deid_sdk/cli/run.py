@@ -1,6 +1,7 @@
 """`deid run --source URI --sink URI`: de-identify a camera, stream, video file or image folder.
 
 Exit status as for every command (deid_sdk.cli); stopped by a signal, the output holds every frame processed so far.
+Frames the filter failed on are written black and make the exit status 1 (the output is incomplete).
 """
 from __future__ import annotations
 
@@ -82,4 +83,7 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
               f"({summary.fps:.1f} fps){extra} -> {args.sink}", file=sys.stderr)
     if stop.is_set():
         print(f"deid run: {args.sink} holds {summary.frames_written} frames", file=sys.stderr)
+    if summary.frames_blanked and not stop.is_set():  # work was lost (after a signal its 128+N status says more)
+        raise RuntimeError(f"{summary.frames_blanked} of {summary.frames_written} frames were written black after "
+                           f"filter errors (logged above); {args.sink} is incomplete")
     return 0
