@@ -1,7 +1,8 @@
 """`deid run --source URI --sink URI`: de-identify a camera, stream, video file or image folder.
 
 Exit status as for every command (deid_sdk.cli); stopped by a signal, the output holds every frame processed so far.
-Frames the filter failed on are written black and make the exit status 1 (the output is incomplete).
+Frames the filter failed on are written black, and frames a damaged source could not give are skipped; either
+makes the exit status 1 (the output is incomplete).
 """
 from __future__ import annotations
 
@@ -81,9 +82,13 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
                          (summary.frames_blanked, "blacked out after a filter error")) if count)
         print(f"deid run: {summary.frames_written} frames in {summary.seconds:.1f} s "
               f"({summary.fps:.1f} fps){extra} -> {args.sink}", file=sys.stderr)
-    if stop.is_set():
+    if stop.is_set():  # after a signal its 128+N status says what happened
         print(f"deid run: {args.sink} holds {summary.frames_written} frames", file=sys.stderr)
-    if summary.frames_blanked and not stop.is_set():  # work was lost (after a signal its 128+N status says more)
+        return 0
+    if summary.frames_blanked:  # work was lost
         raise RuntimeError(f"{summary.frames_blanked} of {summary.frames_written} frames were written black after "
                            f"filter errors (logged above); {args.sink} is incomplete")
+    if summary.frames_missing:
+        raise RuntimeError(f"{summary.frames_missing} frames of {args.source} could not be read (damaged or cut "
+                           f"off, logged above); {args.sink} holds the {summary.frames_written} that could")
     return 0

@@ -34,6 +34,7 @@ class LoopSummary:
     frames_written: int = 0
     frames_dropped: int = 0       # live sources only: skipped to keep up
     frames_blanked: int = 0       # the filter failed on them: written black
+    frames_missing: int = 0       # a damaged file or folder could not give them (VideoSource.frames_missing)
     seconds: float = 0.0
     reached_end: bool = False     # the source ran out (every frame of a file was read)
     reached_limit: bool = False   # max_frames frames were read
@@ -125,6 +126,7 @@ class LiveLoop:
             self.source.stop()
             capture.join(timeout=10)
             summary.seconds = time.perf_counter() - start
+            summary.frames_missing = getattr(self.source, "frames_missing", 0)
             summary.error = self._capture_error or self._output_error
         return summary
 
