@@ -232,6 +232,7 @@ URI_TEXT = st.one_of(
 @given(text=URI_TEXT, role=st.sampled_from(ROLES))
 @example(text="/tmp/" + "x" * 300 + ".mp4", role="source")   # a name longer than the filesystem allows
 @example(text="file:///tmp/a\x00b.mp4", role="sink")
+@example(text="~0", role="source")                             # a user that does not exist
 def test_uri_parser_takes_any_string(text, role):
     parsed, error = expect_documented_error(lambda: parse_uri(text, role))
     if error is None:

@@ -100,7 +100,10 @@ def _plain_path(path_text: str, original: str, role: str) -> MediaUri:
         if role == "sink":
             raise ValueError(f"{path_text} is a camera, not a sink: expected a file, a folder or display://0")
         return MediaUri(original, "v4l2", "v4l2", path_text)
-    path = Path(path_text).expanduser()
+    try:
+        path = Path(path_text).expanduser()
+    except RuntimeError:  # "~name" for a user that does not exist (found by fuzzing)
+        raise ValueError(f"{role} {original!r}: no user {path_text.split('/')[0][1:]!r} for '~' to expand to") from None
     suffix = path.suffix.lower()
     if _is(path.is_dir) or path_text.endswith(("/", "\\")) or "%" in path.name or suffix in IMAGE_EXTENSIONS:
         return MediaUri(original, "file", "images", str(path))
