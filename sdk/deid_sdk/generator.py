@@ -13,6 +13,19 @@ from deid_sdk.model_files import GENERATOR_FILES, find_model, manifest_entry
 
 INPUT_NAMES = ("crop", "identity", "strength")
 OUTPUT_NAMES = ("image", "mask")
+# Every tensor's dims (None: the batch, any size); a file that fixes another size follows another contract.
+CONTRACT_SHAPES = {"crop": (None, 3, CROP_SIZE, CROP_SIZE), "identity": (None, IDENTITY_SIZE), "strength": (None, 1),
+                   "image": (None, 3, CROP_SIZE, CROP_SIZE), "mask": (None, 1, CROP_SIZE, CROP_SIZE)}
+
+
+def _compatible(declared: tuple, expected: tuple) -> bool:
+    """Same rank, and every dim the file fixes equals the contract's (a symbolic dim may be anything)."""
+    return len(declared) == len(expected) and all(
+        got is None or want is None or got == want for got, want in zip(declared, expected))
+
+
+def _dims(shape: tuple) -> str:
+    return "(" + ", ".join("N" if dim is None else str(dim) for dim in shape) + ")"
 
 
 def default_generator_path(precision: str = "fp32") -> Path | None:
@@ -37,6 +50,11 @@ class Generator:
             raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
                              f"missing tensors {missing}; it has inputs {self.session.input_names} and outputs "
                              f"{self.session.output_names}")
+        wrong = [f"{name} is {_dims(self.session.shapes[name])}, expected {_dims(shape)}"
+                 for name, shape in CONTRACT_SHAPES.items() if not _compatible(self.session.shapes[name], shape)]
+        if wrong:
+            raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
+                             + "; ".join(wrong))
 
     def __call__(self, crops: np.ndarray, identities: np.ndarray, strengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         count = len(crops)

@@ -4,6 +4,8 @@ Several --source/--sink pairs (paired in order) are served from one process with
 (deid_sdk.cli.run_streams).
 
 Exit status as for every command (deid_sdk.cli); stopped by a signal, the output holds every frame processed so far.
+Frames the filter failed on are written black, and frames a damaged source could not give are skipped; either
+makes the exit status 1 (the output is incomplete).
 """
 from __future__ import annotations
 
@@ -102,8 +104,15 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
         print(summary_line(summary, args.sink), file=sys.stderr)
         if summary.privacy is not None:
             print(f"deid run: {summary.privacy.describe()}", file=sys.stderr)
-    if stop.is_set():
+    if stop.is_set():  # after a signal its 128+N status says what happened
         print(f"deid run: {args.sink} holds {summary.frames_written} frames", file=sys.stderr)
+        return 0
+    if summary.frames_blanked:  # work was lost
+        raise RuntimeError(f"{summary.frames_blanked} of {summary.frames_written} frames were written black after "
+                           f"filter errors (logged above); {args.sink} is incomplete")
+    if summary.frames_missing:
+        raise RuntimeError(f"{summary.frames_missing} frames of {args.source} could not be read (damaged or cut "
+                           f"off, logged above); {args.sink} holds the {summary.frames_written} that could")
     return 0
 
 

@@ -33,8 +33,9 @@ class StreamResult:
 
     @property
     def lost_work(self) -> bool:
-        """The stream failed or wrote frames black: its output is incomplete."""
-        return self.error is not None or self.summary is None or self.summary.frames_blanked > 0
+        """The stream failed, wrote frames black or could not read some: its output is incomplete."""
+        return (self.error is not None or self.summary is None or self.summary.frames_blanked > 0
+                or self.summary.frames_missing > 0)
 
 
 @dataclass
