@@ -117,14 +117,15 @@ class Filter:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
-            self.generator = Generator(model_path, backend=backend, threads=self.threads)
+            self.generator = Generator(model_path, backend=backend, threads=self.threads, precision=self.precision)
             if (self.generator.manifest or {}).get("privacy_accepted") is False:
                 log.warning("%s: %s", model_path.name, self.generator.manifest.get("privacy_note", "not accepted "
                             "for privacy (see models/manifest.json)"))
             from deid_sdk.identity import IdentityEncoder
 
             identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None
-            self.identity_encoder = IdentityEncoder(identity_model, threads=self.threads, backend=backend)
+            self.identity_encoder = IdentityEncoder(identity_model, threads=self.threads, backend=backend,
+                                                    precision=self.precision)
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
