@@ -21,7 +21,7 @@ from deid_sdk.generator import INPUT_NAMES, OUTPUT_NAMES, check_generator_contra
 from deid_sdk.model_files import file_sha256, shipped_model
 
 ORIN = Target("10.3.0", "Orin", (8, 7))
-pytestmark = pytest.mark.skipif(tensorrt_available(), reason="these tests describe a machine without TensorRT")
+without_tensorrt = pytest.mark.skipif(tensorrt_available(), reason="describes a machine without TensorRT")
 
 
 class DeviceArray:
@@ -159,6 +159,7 @@ def test_outputs_bind_with_the_inputs_batch():
         bind_device_arrays("g", outputs, arrays, count=2)
 
 
+@without_tensorrt
 def test_auto_resolves_to_what_is_installed_and_says_why():
     backend, providers, why = resolve_backend("auto")
     assert backend == "onnxruntime" and "TensorRT is not installed" in why
@@ -169,6 +170,7 @@ def test_auto_resolves_to_what_is_installed_and_says_why():
     assert resolve_backend("auto", per_face=False)[2].startswith("input follows the frame size")
 
 
+@without_tensorrt
 def test_auto_logs_its_choice_once(caplog):
     from deid_sdk import backends
 
@@ -181,6 +183,7 @@ def test_auto_logs_its_choice_once(caplog):
     assert session.backend == "onnxruntime"
 
 
+@without_tensorrt
 def test_filter_refuses_tensorrt_in_init_with_what_to_install():
     with pytest.raises(ImportError, match="TensorRT is not installed: .*pip install tensorrt"):
         Filter(backend="tensorrt")
@@ -193,6 +196,7 @@ def run_deid(*arguments):
                           timeout=120)
 
 
+@without_tensorrt
 def test_build_engine_without_tensorrt_is_one_line_exit_1():
     result = run_deid("build-engine", "--precision", "fp16")
     assert result.returncode == 1
