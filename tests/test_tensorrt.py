@@ -15,7 +15,7 @@ import pytest
 
 from deid_sdk import Filter
 from deid_sdk.backends import create_session, resolve_backend
-from deid_sdk.backends.tensorrt import (MAX_FACES, Target, bind_device_arrays, builder_flags, check_engine_target,
+from deid_sdk.backends.tensorrt import (MAX_FACES, CudaRuntime, Target, bind_device_arrays, builder_flags, check_engine_target,
                                         engine_file_name, profile_shapes, tensorrt_available)
 from deid_sdk.generator import INPUT_NAMES, OUTPUT_NAMES, check_generator_contract, default_generator_path
 from deid_sdk.model_files import file_sha256, shipped_model
@@ -212,3 +212,19 @@ def test_build_engine_usage_errors_exit_2(arguments):
 def test_build_engine_checks_the_model_before_tensorrt(tmp_path):
     result = run_deid("build-engine", "--precision", "fp16", "--model", str(tmp_path / "missing.onnx"))
     assert result.returncode == 1 and "missing.onnx" in result.stderr
+
+
+def test_cuda_runtime_answers_or_says_what_failed():
+    """The ctypes CUDA runtime, for real: without libcudart an ImportError naming it; without a GPU (or driver)
+    CUDA's own message naming the call; with a GPU its name and compute capability."""
+    try:
+        cuda = CudaRuntime()
+    except ImportError as error:
+        assert "libcudart.so" in str(error)
+        return
+    try:
+        name, capability = cuda.device()
+    except RuntimeError as error:
+        assert str(error).startswith("CUDA cudaGetDeviceProperties failed: ") and len(str(error)) > 40
+        return
+    assert name and capability[0] >= 5
