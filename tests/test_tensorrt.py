@@ -15,12 +15,14 @@ import pytest
 
 from deid_sdk import Filter
 from deid_sdk.backends import create_session, resolve_backend
-from deid_sdk.backends.tensorrt import (MAX_FACES, CudaRuntime, Target, bind_device_arrays, builder_flags, check_engine_target,
-                                        engine_file_name, profile_shapes, tensorrt_available)
+from deid_sdk.backends.tensorrt import (MAX_FACES, CudaRuntime, Target, bind_device_arrays, builder_flags,
+                                        check_engine_target, engine_file_name, max_batch, profile_shapes,
+                                        tensorrt_available)
 from deid_sdk.generator import INPUT_NAMES, OUTPUT_NAMES, check_generator_contract, default_generator_path
 from deid_sdk.model_files import file_sha256, shipped_model
 
 ORIN = Target("10.3.0", "Orin", (8, 7))
+GENERATOR_INPUTS = {"crop": (-1, 3, 128, 128), "identity": (-1, 128), "strength": (-1, 1)}
 without_tensorrt = pytest.mark.skipif(tensorrt_available(), reason="describes a machine without TensorRT")
 
 
@@ -96,8 +98,22 @@ def test_profile_from_the_shipped_files_is_1_to_8_faces(file_name):
         assert profile["crop"][2] == (8, 3, 128, 128) and profile["identity"][0] == (1, 128)
 
 
+def test_fixed_batch_of_one_needs_no_profile():
+    assert profile_shapes("sface.onnx", onnx_input_shapes(shipped_model("sface.onnx"))) == {}
+    with pytest.raises(ValueError, match="input 'x' has shape \\[2, 3\\]"):
+        profile_shapes("m.onnx", {"x": (2, 3)})
+
+
+def test_largest_batch_of_an_engine():
+    assert max_batch(GENERATOR_INPUTS) == MAX_FACES
+    assert max_batch({"data": (1, 3, 112, 112)}) == 1
+    with pytest.raises(ValueError, match="a batch of 1..1 faces"):
+        bind_device_arrays("sface", {"data": (1, 3, 112, 112)}, {"data": DeviceArray(np.zeros((2, 3, 112, 112),
+                                                                                             np.float32))})
+
+
 def test_detector_breaks_the_per_face_contract_clearly():
-    with pytest.raises(ValueError, match="centerface.onnx: input .* dynamic batch axis first and fixed other axes"):
+    with pytest.raises(ValueError, match="centerface.onnx: input .* needs a dynamic batch axis first"):
         profile_shapes("centerface.onnx", onnx_input_shapes(shipped_model("centerface.onnx")))
 
 
@@ -107,9 +123,6 @@ def test_generator_contract_on_the_real_files():
     with pytest.raises(ValueError, match=r"does not follow the generator contract .* missing tensors \['crop'"):
         check_generator_contract("dlib_resnet.onnx", [n.name for n in identity.get_inputs()],
                                  [n.name for n in identity.get_outputs()])
-
-
-GENERATOR_INPUTS = {"crop": (-1, 3, 128, 128), "identity": (-1, 128), "strength": (-1, 1)}
 
 
 def generator_arrays(count: int) -> dict[str, DeviceArray]:

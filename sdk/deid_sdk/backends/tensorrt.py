@@ -115,16 +115,27 @@ def check_engine_target(engine_path: Path, target: Target) -> None:
 
 def profile_shapes(model: str, input_shapes: dict[str, tuple]) -> dict[str, tuple[tuple, tuple, tuple]]:
     """(min, opt, max) shape of each input: batch 1, OPTIMAL_FACES and MAX_FACES, the other axes as the model has
-    them. A dynamic axis other than the batch breaks the contract (models/README.md) and is refused here."""
+    them. A model with a fixed batch of 1 on every input (SFace) needs no profile: {}. Any other dynamic axis
+    breaks the contract (models/README.md) and is refused here."""
+    dims = {name: [None if not isinstance(d, (int, np.integer)) or d < 0 else int(d) for d in shape]
+            for name, shape in input_shapes.items()}
+    if dims and all(shape and shape[0] == 1 and None not in shape for shape in dims.values()):
+        return {}
     shapes = {}
-    for name, shape in input_shapes.items():
-        dims = [None if not isinstance(d, (int, np.integer)) or d < 0 else int(d) for d in shape]
-        if not dims or dims[0] is not None or any(d is None for d in dims[1:]):
-            raise ValueError(f"{model}: input {name!r} has shape {list(shape)}; the TensorRT backend needs a dynamic "
-                             "batch axis first and fixed other axes (the ONNX contract in models/README.md)")
-        rest = tuple(dims[1:])
+    for name, shape in dims.items():
+        if not shape or shape[0] is not None or any(d is None for d in shape[1:]):
+            raise ValueError(f"{model}: input {name!r} has shape {list(input_shapes[name])}; the TensorRT backend "
+                             "needs a dynamic batch axis first (or a batch of 1 on every input) and fixed other "
+                             "axes (the ONNX contract in models/README.md)")
+        rest = tuple(shape[1:])
         shapes[name] = ((1, *rest), (OPTIMAL_FACES, *rest), (MAX_FACES, *rest))
     return shapes
+
+
+def max_batch(tensor_shapes: dict[str, tuple]) -> int:
+    """The largest batch an engine takes: MAX_FACES with the profile's dynamic batch, else its fixed batch."""
+    batches = {int(shape[0]) for shape in tensor_shapes.values()}
+    return MAX_FACES if -1 in batches else min(batches)
 
 
 # ---- binding __cuda_array_interface__ objects -------------------------------------------------------------------
@@ -132,7 +143,8 @@ def profile_shapes(model: str, input_shapes: dict[str, tuple]) -> dict[str, tupl
 def bind_device_arrays(model: str, tensor_shapes: dict[str, tuple], arrays: dict[str, object],
                        count: int | None = None) -> tuple[int, dict[str, tuple[tuple, int]]]:
     """Check device arrays against the engine's tensors (shape with -1 for the batch axis): float32,
-    C-contiguous, one batch of 1..MAX_FACES for all. Returns the batch and name -> (shape, device pointer)."""
+    C-contiguous, one batch for all that the engine takes (1..MAX_FACES, or its fixed batch). Returns the batch and
+    name -> (shape, device pointer)."""
     from deid_sdk.ops.warp_blend import _cuda_interface
 
     bound = {}
@@ -149,8 +161,9 @@ def bind_device_arrays(model: str, tensor_shapes: dict[str, tuple], arrays: dict
         if shape != want:
             raise ValueError(f"{model}: {name} must have shape {want}, got {shape}")
         bound[name] = (shape, interface["pointer"])
-    if count is None or not 1 <= count <= MAX_FACES:
-        raise ValueError(f"{model}: a batch of 1..{MAX_FACES} faces (the engine's profile), got {count}")
+    largest = max_batch(tensor_shapes)
+    if count is None or not 1 <= count <= largest:
+        raise ValueError(f"{model}: a batch of 1..{largest} faces (the engine's profile), got {count}")
     return count, bound
 
 
@@ -236,10 +249,12 @@ def build_engine(model_path: str | Path, engine_path: Path, precision: str, trt=
     config = builder.create_builder_config()
     for flag in builder_flags(precision):
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    profile = builder.create_optimization_profile()
-    for name, (smallest, optimal, largest) in profile_shapes(model_path.name, inputs).items():
-        profile.set_shape(name, smallest, optimal, largest)
-    config.add_optimization_profile(profile)
+    profiles = profile_shapes(model_path.name, inputs)
+    if profiles:  # a dynamic batch; a fixed-batch model builds without a profile
+        profile = builder.create_optimization_profile()
+        for name, (smallest, optimal, largest) in profiles.items():
+            profile.set_shape(name, smallest, optimal, largest)
+        config.add_optimization_profile(profile)
     timing_path = engine_path.parent / TIMING_CACHE_FILE
     timing_cache = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
     config.set_timing_cache(timing_cache, False)
@@ -294,10 +309,11 @@ class TensorRTSession:
         self.input_names = [name for name in names if is_input[name]]
         self.output_names = [name for name in names if not is_input[name]]
         self._shapes = {name: tuple(self._engine.get_tensor_shape(name)) for name in names}
+        self.max_batch = max_batch(self._shapes)
         self._stream = self._cuda.stream()
-        self._buffers = {}  # host path: one device buffer per tensor, sized for MAX_FACES
+        self._buffers = {}  # host path: one device buffer per tensor, sized for the largest batch
         for name, shape in self._shapes.items():
-            self._buffers[name] = self._cuda.malloc(4 * MAX_FACES * int(np.prod(shape[1:])))
+            self._buffers[name] = self._cuda.malloc(4 * self.max_batch * int(np.prod(shape[1:])))
 
     def run_device(self, inputs: dict[str, object], outputs: dict[str, object], stream: int | None = None) -> None:
         """Inputs and outputs are float32 `__cuda_array_interface__` objects; queued on `stream` (default: the
@@ -317,11 +333,11 @@ class TensorRTSession:
             raise ModelError(self.model, "TensorRT execution failed (see its log)")
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Host arrays in and out, in chunks of MAX_FACES."""
+        """Host arrays in and out, in chunks of the engine's largest batch."""
         count = len(inputs[self.input_names[0]])
         outputs = {name: np.empty((count, *self._shapes[name][1:]), np.float32) for name in self.output_names}
-        for start in range(0, count, MAX_FACES):
-            chunk = min(MAX_FACES, count - start)
+        for start in range(0, count, self.max_batch):
+            chunk = min(self.max_batch, count - start)
             hosts = {name: np.ascontiguousarray(inputs[name][start:start + chunk], dtype=np.float32)
                      for name in self.input_names}
             for name, host in hosts.items():
