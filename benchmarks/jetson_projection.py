@@ -1,4 +1,4 @@
-"""Jetson projection: the generator's and detector's operations and memory traffic per 1080p frame, counted from
+"""Jetson projection: the generator's, detector's and privacy guard's (SFace) operations and memory traffic per 1080p frame, counted from
 the ONNX files, turned into expected milliseconds and FPS on Orin Nano and AGX Orin (a roofline with stated
 utilisation factors; docs/jetson.md explains every assumption).
 
@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-ms-per-face", type=float, default=4.0,
                         help="dlib landmarks per face on the ARM cores, not on the GPU (default 4.0: 2.2 ms measured "
                              "on the x86 dev machine, ~1.8x slower assumed on Cortex-A78AE)")
+    parser.add_argument("--guard-runs-per-face", type=float, default=0.23,
+                        help="SFace runs per face per frame (default 0.23: privacy='default' checks every 5th frame "
+                             "and refreshes the input embedding every 30; privacy='strict': 1.03)")
     parser.add_argument("--fixed-ms", type=float, default=2.0,
                         help="per frame: detector pre/post-processing, warp and blend kernels, launches (default 2)")
     args = parser.parse_args(argv)
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                  for faces in (1, 4)}
     detectors = {width: model_cost(shipped_model("centerface.onnx"), {"input.1": (1, 3, *detector_input(width))})
                  for width in (FRAME[1], 640)}
+    guard = model_cost(shipped_model("sface.onnx"), {"data": (1, 3, 112, 112)})
     print("counted from the ONNX files (per inference):")
     for faces, cost in generator.items():
         print(f"  generator, {faces} face(s): {cost.operations / 1e9:7.2f} GOP, {cost.weights / 1e6:.2f} M weights, "
@@ -128,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  detector {padded}x{height} ({'full 1080p' if width == FRAME[1] else f'detect_width={width}'}): "
               f"{cost.operations / 1e9:7.2f} GOP, {cost.weights / 1e6:.2f} M weights, "
               f"{cost.activation_elements / 1e6:6.2f} M activation elements")
+    print(f"  privacy guard (SFace), 1 face: {guard.operations / 1e9:7.2f} GOP, {guard.weights / 1e6:.2f} M weights, "
+          f"{guard.activation_elements / 1e6:6.2f} M activation elements")
     print(f"\nprojection at 1920x1080 (compute utilisation {args.compute_utilisation}, bandwidth utilisation "
-          f"{args.bandwidth_utilisation}, landmarks {args.cpu_ms_per_face} ms/face on the CPU, {args.fixed_ms} ms "
+          f"{args.bandwidth_utilisation}, {args.guard_runs_per_face} guard runs per face, landmarks {args.cpu_ms_per_face} ms/face on the CPU, {args.fixed_ms} ms "
           "fixed per frame, stages in sequence):")
     print(f"  {'board':<14} {'precision':<9} {'detector':<16} {'faces':>5} {'detect ms':>9} {'generator ms':>12} "
-          f"{'frame ms':>8} {'FPS':>6}")
+          f"{'guard ms':>8} {'frame ms':>8} {'FPS':>6}")
     for board in BOARDS:
         for precision in ("fp16", "int8"):
             for width, detector in detectors.items():
@@ -141,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                                           args.bandwidth_utilisation)
                     generate = milliseconds(cost, board, precision, args.compute_utilisation,
                                             args.bandwidth_utilisation)
-                    frame = detect + generate + args.cpu_ms_per_face * faces + args.fixed_ms
+                    check = faces * args.guard_runs_per_face * milliseconds(
+                        guard, board, precision, args.compute_utilisation, args.bandwidth_utilisation)
+                    frame = detect + generate + check + args.cpu_ms_per_face * faces + args.fixed_ms
                     label = "full 1080p" if width == FRAME[1] else f"width {width}"
                     print(f"  {board.name:<14} {precision:<9} {label:<16} {faces:>5} {detect:>9.1f} {generate:>12.1f} "
-                          f"{frame:>8.1f} {1e3 / frame:>6.1f}")
+                          f"{check:>8.1f} {frame:>8.1f} {1e3 / frame:>6.1f}")
     return 0
 
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from deid_eval.alignment import align_five_points
+    from deid_sdk.align import align_five_points
     from deid_eval.detectors import YuNetDetector, central_face
     from deid_sdk.model_build import ENTRIES, _prepare_quantized, _prepare_sface
 

@@ -4,7 +4,7 @@ import onnx
 import onnxruntime
 import pytest
 
-from deid_eval.alignment import ARCFACE_TEMPLATE, align_five_points
+from deid_sdk.align import ARCFACE_TEMPLATE, align_five_points
 from deid_sdk.model_build import ENTRIES, _prepare_quantized
 from deid_sdk.model_build.onnx_edit import dequantize_blocked
 from deid_sdk.model_files import shipped_model

@@ -1,6 +1,7 @@
 """Filter: the per-frame pipeline on real faces with the real detector and landmarks.
 
-Geometry is proven with contract-following test generators: a pass-through model (image = crop, mask = 1)
+Geometry is proven with contract-following test generators (privacy="off": the guard would rightly send their
+recognizable output to the fallback; tests/test_privacy_guard.py covers the guard): a pass-through model (image = crop, mask = 1)
 must give back the frame inside the hull and leave every pixel outside it bit-identical; a constant-colour
 model shows that nothing outside the hull is ever written; an identity-colour model (image colour = the identity
 it was given) shows which identity reached the generator for each face.
@@ -64,7 +65,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 # -- geometry ------------------------------------------------------------------------------------
 
 def test_passthrough_round_trip_keeps_the_frame(faces_grid, passthrough_model):
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         output = face_filter(faces_grid)
         faces = face_filter.faces
     assert len(faces) == 6
@@ -79,7 +80,7 @@ def test_passthrough_round_trip_keeps_the_frame(faces_grid, passthrough_model):
 
 
 def test_constant_generator_writes_only_inside_the_hull(faces_grid, constant_model):
-    with Filter(model=constant_model, feather=0.0) as face_filter:
+    with Filter(model=constant_model, privacy="off", feather=0.0) as face_filter:
         output = face_filter(faces_grid)
         faces = face_filter.faces
     changed = np.any(output != faces_grid, axis=2)
@@ -94,7 +95,7 @@ def test_constant_generator_writes_only_inside_the_hull(faces_grid, constant_mod
 
 def test_inplace_writes_into_the_frame(faces_grid, constant_model):
     frame = faces_grid.copy()
-    with Filter(model=constant_model) as face_filter:
+    with Filter(model=constant_model, privacy="off") as face_filter:
         returned = face_filter(frame, inplace=True)
         expected = face_filter(faces_grid)
     assert returned is frame
@@ -102,7 +103,7 @@ def test_inplace_writes_into_the_frame(faces_grid, constant_model):
 
 
 def test_rgb_colour_order(faces_grid, constant_model):
-    with Filter(model=constant_model, color="rgb", feather=0.0) as face_filter:
+    with Filter(model=constant_model, privacy="off", color="rgb", feather=0.0) as face_filter:
         output = face_filter(np.ascontiguousarray(faces_grid[:, :, ::-1]))
     changed = np.any(output != faces_grid[:, :, ::-1], axis=2)
     assert np.median(output[changed][:, 1]) == 255 and np.median(output[changed][:, 0]) == 0
@@ -121,7 +122,7 @@ def test_no_model_falls_back_for_every_face(faces_grid, monkeypatch, tmp_path):
 
 
 def test_generator_can_be_switched_off(faces_grid, passthrough_model):
-    with Filter(model=passthrough_model, use_generator=False) as face_filter:
+    with Filter(model=passthrough_model, privacy="off", use_generator=False) as face_filter:
         assert not face_filter.generator_available
         output = face_filter(faces_grid)
         assert {face.status for face in face_filter.faces} == {"fallback"}
@@ -143,7 +144,7 @@ def test_model_faults_fall_back_and_are_logged_once(faces_grid, tmp_path, caplog
 
 def test_a_bug_propagates_after_every_face_was_covered_in_place(faces_grid, passthrough_model, monkeypatch):
     frame = faces_grid.copy()
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         def buggy(*_):
             raise ZeroDivisionError("a bug in the pipeline")
 
@@ -156,7 +157,7 @@ def test_a_bug_propagates_after_every_face_was_covered_in_place(faces_grid, pass
 
 
 def test_failed_landmarks_fall_back(faces_grid, passthrough_model, monkeypatch):
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         monkeypatch.setattr(face_filter.landmark_predictor, "predict", lambda frame, box: np.zeros((68, 2)))
         output = face_filter(faces_grid)
         assert {face.reason for face in face_filter.faces} == {"landmarks not found"}
@@ -164,7 +165,7 @@ def test_failed_landmarks_fall_back(faces_grid, passthrough_model, monkeypatch):
 
 
 def test_small_faces_fall_back(faces_grid, passthrough_model):
-    with Filter(model=passthrough_model, min_face=400, fallback="pixelate") as face_filter:
+    with Filter(model=passthrough_model, privacy="off", min_face=400, fallback="pixelate") as face_filter:
         output = face_filter(faces_grid)
         assert all(face.status == "fallback" and "min_face" in face.reason for face in face_filter.faces)
         assert_every_face_covered(faces_grid, output, face_filter.faces)
@@ -174,7 +175,7 @@ def test_small_faces_fall_back(faces_grid, passthrough_model):
 
 def test_no_faces_leaves_the_frame_untouched(passthrough_model):
     frame = np.full((240, 320, 3), 90, np.uint8)
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         assert np.array_equal(face_filter(frame), frame)
         assert face_filter.faces == []
         assert face_filter.stats["faces"] == 0 and face_filter.stats["total"] > 0
@@ -187,7 +188,7 @@ def test_faces_cut_by_the_border_tiny_faces_and_grey_content(shared_data, consta
     scene = np.zeros((240, 320, 3), np.uint8)
     scene[100:140, 100:140] = tiny
     grey = np.ascontiguousarray(np.repeat(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)[:, :, None], 3, axis=2))
-    with Filter(model=constant_model, min_face=24) as face_filter:  # a visible change wherever it writes
+    with Filter(model=constant_model, privacy="off", min_face=24) as face_filter:  # a visible change wherever it writes
         for name, frame in (("cut", cut), ("tiny", scene), ("grey", grey)):
             output = face_filter(frame)
             assert output.shape == frame.shape and output.dtype == np.uint8
@@ -208,7 +209,7 @@ def test_faces_cut_by_the_border_tiny_faces_and_grey_content(shared_data, consta
     (np.zeros((10, 20, 3), np.uint8)[:, ::2], ValueError),
 ])
 def test_bad_frames_raise_clear_errors(passthrough_model, bad, error):
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         with pytest.raises(error, match="expected"):
             face_filter(bad)
 
@@ -223,6 +224,9 @@ def test_bad_frames_raise_clear_errors(passthrough_model, bad, error):
     ("threads", True, ValueError), ("detector", object(), TypeError), ("use_generator", 1, TypeError),
     ("model", 42, TypeError), ("target", np.zeros(64), ValueError), ("target", np.full(128, np.nan), ValueError),
     ("target", np.zeros((10, 10), np.uint8), ValueError), ("precision", "int4", ValueError),
+    ("target", np.zeros((10, 10), np.uint8), ValueError), ("privacy", "paranoid", ValueError),
+    ("privacy_threshold", 1.5, ValueError), ("privacy_threshold", "low", TypeError),
+    ("privacy", True, ValueError),
 ])
 def test_every_option_is_checked_when_given_with_its_name(option, value, error):
     with pytest.raises(error, match=option):
@@ -246,7 +250,7 @@ def test_manifest_checksum_mismatch_is_reported(tmp_path):
 
 
 def test_reset_forgets_tracks(faces_grid, passthrough_model):
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         face_filter(faces_grid)
         first_ids = {face.track_id for face in face_filter.faces}
         face_filter(faces_grid)
@@ -260,7 +264,7 @@ def test_reset_forgets_tracks(faces_grid, passthrough_model):
 def test_inplace_on_a_strided_view_raises_and_leaves_it_untouched(faces_grid, passthrough_model):
     parent = faces_grid.copy()
     view = parent[:, 100:600]  # a region of interest: not C-contiguous
-    with Filter(model=passthrough_model) as face_filter:
+    with Filter(model=passthrough_model, privacy="off") as face_filter:
         for inplace in (True, False):
             with pytest.raises(ValueError, match="C-contiguous"):
                 face_filter(view, inplace=inplace)
@@ -282,7 +286,7 @@ def test_threads_reach_the_kernels(faces_grid, passthrough_model, monkeypatch):
             return forward
 
     monkeypatch.setattr(ops.warp_blend, "_C", Spy())
-    with Filter(model=passthrough_model, threads=3, impl="cpu") as face_filter:
+    with Filter(model=passthrough_model, privacy="off", threads=3, impl="cpu") as face_filter:
         face_filter(faces_grid)
     assert {call for call in received} == {("warp_to_crop_cpu", 3), ("blend_from_crop_cpu", 3)}
 
@@ -303,7 +307,7 @@ def face_colour(output: np.ndarray, face) -> np.ndarray:
 def test_target_identity_reaches_the_generator_for_every_face(faces_grid, colour_model):
     target = np.zeros(128, np.float32)
     target[:3] = [0.2, -0.1, 0.05]
-    with Filter(model=colour_model, target=target, feather=0.0) as face_filter:
+    with Filter(model=colour_model, privacy="off", target=target, feather=0.0) as face_filter:
         output = face_filter(faces_grid)
         assert len(face_filter.faces) == 6
         for face in face_filter.faces:
@@ -312,7 +316,7 @@ def test_target_identity_reaches_the_generator_for_every_face(faces_grid, colour
 
 def test_target_image_gives_that_persons_identity(shared_data, faces_grid, colour_model):
     target_image = lfw_face(shared_data, "Yao_Ming")
-    with Filter(model=colour_model, target=target_image, feather=0.0) as face_filter:
+    with Filter(model=colour_model, privacy="off", target=target_image, feather=0.0) as face_filter:
         output = face_filter(faces_grid)
         (detection,) = face_filter.detector.detect(target_image)
         landmarks = face_filter.landmark_predictor.predict(target_image, detection.box)
@@ -325,7 +329,7 @@ def test_each_track_keeps_the_identity_it_started_with(faces_grid, colour_model)
     """Frame 1: each face gets its own identity. Frame 2: the top row's people change places; the tracks stay
     where they were, so each place keeps the identity of the person first seen there (computed once per track)."""
     encoder = IdentityEncoder()
-    with Filter(model=colour_model, feather=0.0) as face_filter:
+    with Filter(model=colour_model, privacy="off", feather=0.0) as face_filter:
         first = face_filter(faces_grid)
         first_faces = sorted(face_filter.faces, key=lambda f: (round(float(f.box[1]) / 250), float(f.box[0])))
         colours = []
@@ -344,7 +348,7 @@ def test_each_track_keeps_the_identity_it_started_with(faces_grid, colour_model)
         assert [f.track_id for f in second_faces] == [f.track_id for f in first_faces]
         for face, colour in zip(second_faces, colours):
             np.testing.assert_allclose(face_colour(second, face), colour, atol=3)
-    with Filter(model=colour_model, feather=0.0) as fresh:
+    with Filter(model=colour_model, privacy="off", feather=0.0) as fresh:
         fresh_output = fresh(swapped)
         fresh_faces = sorted(fresh.faces, key=lambda f: (round(float(f.box[1]) / 250), float(f.box[0])))
         # A new filter sees the swapped people: the first two places change colour.
@@ -353,7 +357,7 @@ def test_each_track_keeps_the_identity_it_started_with(faces_grid, colour_model)
 
 
 def test_closed_filter_refuses_frames(passthrough_model):
-    face_filter = Filter(model=passthrough_model)
+    face_filter = Filter(model=passthrough_model, privacy="off")
     face_filter.close()
     with pytest.raises(RuntimeError, match="closed"):
         face_filter(np.zeros((8, 8, 3), np.uint8))

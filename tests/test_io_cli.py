@@ -109,6 +109,7 @@ def test_whole_clip_file_to_file(shared_data, tmp_path):
     result = run("--source", str(clip), "--sink", str(output), "--detect-width", "320", "--fallback", "pixelate")
     assert result.returncode == 0, result.stderr
     assert re.search(r"deid run: 78 frames in [\d.]+ s", result.stderr)
+    assert re.search(r"deid run: privacy: \d+ faces output \(generator", result.stderr), result.stderr
     with av.open(str(clip)) as source, av.open(str(output)) as written:
         source_video, written_video = source.streams.video[0], written.streams.video[0]
         assert written_video.average_rate == source_video.average_rate == 25
@@ -199,7 +200,13 @@ def test_demo_covers_every_face_of_the_built_in_clip(tmp_path):
 
     result = command("demo", "--max-frames", "6", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "faces: 6 de-identified" in result.stdout
+    # Six faces, each either passed by the privacy guard on a generator rung or sent by it to the fallback.
+    statuses = re.search(r"faces: (\d+) de-identified, (\d+) covered by the fallback", result.stdout)
+    assert statuses and int(statuses[1]) + int(statuses[2]) == 6, result.stdout
+    shares = re.search(r"privacy: 6 faces output \(generator ([\d.]+)%, generator\+blur ([\d.]+)%, "
+                       r"fallback ([\d.]+)%\); (\d+) guard checks", result.stdout)
+    assert shares and int(shares[4]) >= 1, result.stdout
+    assert sum(float(share) for share in shares.groups()[:3]) == pytest.approx(100, abs=0.2)
     clip = tmp_path / "clip"
     clip.mkdir()
     with DemoClipSource() as source:

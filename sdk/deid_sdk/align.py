@@ -6,6 +6,7 @@ the identity of a crop cheap to compute (see deid_sdk.identity) and keeps traini
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 CROP_SIZE = 128
@@ -114,3 +115,20 @@ def crop_to_dlib_chip() -> np.ndarray:
     """Fixed 2x3 matrix from the SDK's 128x128 crop to dlib's 150x150 recognition chip."""
     to_chip = normalized_to_crop(DLIB_CHIP_SIZE, DLIB_CHIP_PADDING, 0.0)
     return compose_affine(to_chip, invert_affine(normalized_to_crop()))
+
+
+# The standard 112x112 five-point template of ArcFace-style recognizers (SFace, MobileFaceNet): image-left eye,
+# image-right eye, nose tip, image-left mouth corner, image-right mouth corner, in the order detectors give them.
+ARCFACE_TEMPLATE = np.array([
+    [38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]])
+ALIGNED_SIZE = 112
+
+
+def align_five_points(image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """112x112 crop with the five points moved onto ARCFACE_TEMPLATE by a least-squares similarity."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape != (5, 2):
+        raise ValueError(f"expected 5x2 facial points, got shape {points.shape}")
+    matrix = fit_similarity(points, ARCFACE_TEMPLATE)
+    return cv2.warpAffine(image_bgr, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -25,6 +25,7 @@ class Detection:
     box: np.ndarray      # (4,) float32: x1, y1, x2, y2 in frame pixels
     score: float
     points: np.ndarray   # (5, 2) float32: eyes, nose, mouth corners
+    predicted: bool = False  # not detected in this frame: a missed track's predicted place (deid_sdk.track)
 
 
 class FaceDetector(Protocol):

@@ -8,6 +8,10 @@ output; logged once per kind) blurs or pixelates the face instead. Any other exc
 the frame not yet de-identified is covered with the fallback in the output buffer first (so even an in-place
 frame never holds an uncovered face), then the exception propagates. A detector failure propagates too: no face
 of that frame is known (the live loop then writes the frame black).
+
+The privacy guard (deid_sdk.privacy, on by default) checks the final blended output of each track with SFace and
+climbs a ladder of rungs up to the fallback until the face is no longer recognizable; a guard error sends the
+frame's faces to the fallback, as any model error does.
 """
 from __future__ import annotations
 
@@ -29,13 +33,15 @@ from deid_sdk.identity import IDENTITY_SIZE
 from deid_sdk.landmarks import LandmarkPredictor
 from deid_sdk.model_files import (BUILD_COMMAND, GENERATOR_FILES, IDENTITY_FILES, resolve_precision,
                                   shipped_model)
+from deid_sdk.privacy import DEFAULT_THRESHOLD, FALLBACK, GENERATOR, PrivacyGuard, PrivacySummary, check_privacy
+from deid_sdk.scene_cut import SceneCutDetector
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
 
 log = logging.getLogger("deid_sdk")
 
-STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "fallback", "total")
+STAGES = ("detect", "landmarks", "identity", "warp", "generator", "blend", "privacy", "fallback", "total")
 IMPLS = ("auto", "cpu", "ref")  # warp/blend kernels for NumPy frames (deid_sdk.ops)
 # A face counts as landmarked only when its hull covers a reasonable part of the detector box.
 _MIN_HULL_BOX_RATIO = 0.15
@@ -50,6 +56,10 @@ class Face:
     status: str                       # "deidentified" or "fallback"
     reason: str = ""                  # why the fallback was used
     landmarks: np.ndarray | None = field(default=None, repr=False)
+    rung: str = ""                    # the privacy ladder's rung the face left on (deid_sdk.privacy.RUNGS)
+    similarity: float | None = None   # the guard's last SFace cosine output vs input (None: not checked this frame)
+    checks: int = 0                   # guard checks made on this face in this frame
+    failed_checks: int = 0
 
 
 class Filter:
@@ -64,7 +74,8 @@ class Filter:
                  strength: float = 1.0, fallback: str = "blur", min_face: int = 24, threshold: float = 0.5,
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
-                 detector: FaceDetector | None = None, use_generator: bool = True, precision: str = "fp32"):
+                 detector: FaceDetector | None = None, use_generator: bool = True, precision: str = "fp32",
+                 privacy: str = "default", privacy_threshold: float = DEFAULT_THRESHOLD):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -87,17 +98,22 @@ class Filter:
         if model is not None and precision != "fp32":
             raise ValueError(f"precision={precision!r} chooses one of the bundled generator files; with model= "
                              "pass the file of the precision you want and leave precision at 'fp32'")
+        self.privacy = check_privacy(privacy)
+        privacy_threshold = check_open_unit_interval(privacy_threshold, "privacy_threshold")
         target = _check_target(target)
 
         self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
                                                        threads=self.threads, backend=backend)
         self.landmark_predictor = LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
+        self.scene_cuts = SceneCutDetector()
         self.generator: Generator | None = None
         self.identity_encoder = None
         self.faces: list[Face] = []
         self.stats: dict[str, float] = {stage: 0.0 for stage in STAGES} | {"fps": 0.0, "faces": 0}
         self._target_identity: np.ndarray | None = None
+        self.guard: PrivacyGuard | None = None
+        self.privacy_summary = PrivacySummary()
         self._faults_logged: set[str] = set()
         self._closed = False
 
@@ -126,6 +142,8 @@ class Filter:
             identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None
             self.identity_encoder = IdentityEncoder(identity_model, threads=self.threads, backend=backend,
                                                     precision=self.precision)
+            if self.privacy != "off":  # only generator output needs checking: the fallback always passes
+                self.guard = PrivacyGuard(self.privacy, privacy_threshold, threads=self.threads, backend=backend)
             if target is not None:
                 self._target_identity = self._identity_from_target(target)
 
@@ -143,12 +161,14 @@ class Filter:
     def reset(self) -> None:
         """Start over, as for a new video: forget every track and the identities they hold."""
         self.tracker.reset()
+        self.scene_cuts.reset()
         self.faces = []
 
     def close(self) -> None:
         """Release the models and forget every identity held in memory."""
         self.generator = None
         self.identity_encoder = None
+        self.guard = None
         self._target_identity = None
         self.tracker.reset()
         self._closed = True
@@ -168,17 +188,34 @@ class Filter:
         bgr = output if self.color == "bgr" else cv2.cvtColor(output, cv2.COLOR_RGB2BGR)
 
         tick = time.perf_counter()
-        detections = self.detector.detect(bgr)
+        if self.tracker.enabled and self.scene_cuts.is_cut(bgr):  # a new shot: nobody carries over
+            self.tracker.reset()
+        detections = list(self.detector.detect(bgr))
         timings["detect"] = _ms(tick)
-        tracks = self.tracker.update([detection.box for detection in detections])
+        tracks = self.tracker.update([detection.box for detection in detections],
+                                     [detection.points for detection in detections])
+        if self.tracker.enabled:  # missed faces are protected where they are predicted to be
+            for track in self.tracker.coasting():
+                predicted = _predicted_detection(track, bgr.shape)
+                if predicted is not None:
+                    detections.append(predicted)
+                    tracks.append(track)
         faces = [Face(box=d.box, score=d.score, track_id=t.track_id, status="pending")
                  for d, t in zip(detections, tracks)]
         try:
+            if self.guard is not None:  # the input identities, before any pixel of the frame changes
+                tick = time.perf_counter()
+                self.guard.observe_inputs(bgr, "bgr", detections, tracks)
+                timings["privacy"] = _ms(tick)
             self._deidentify(output, bgr, detections, tracks, faces, timings)
-        except ModelError as error:  # a model failed on this frame: its pending faces get the fallback
+            if self.guard is not None:
+                tick = time.perf_counter()
+                self.guard.enforce(output, self.color, detections, tracks, faces)
+                timings["privacy"] += _ms(tick)
+        except ModelError as error:  # a model failed on this frame: every face not yet verified gets the fallback
             self._log_fault_once(error)
             for face in faces:
-                if face.status == "pending":
+                if face.status != "fallback":
                     face.status, face.reason = "fallback", f"model error: {error.kind}"
         except BaseException:  # a bug: never leave a face uncovered in the output, then let it surface
             self._cover_with_fallback(output, faces)
@@ -189,6 +226,8 @@ class Filter:
         timings["fallback"] = _ms(tick)
         timings["total"] = _ms(start)
         self.faces = faces
+        for face in faces:
+            self.privacy_summary.add(face)
         self._update_stats(timings, len(faces))
         return output
 
@@ -197,6 +236,9 @@ class Filter:
             if face.status != "deidentified":
                 anonymize_box(output, face.box, self.fallback)
                 face.status = "fallback"
+                face.rung = FALLBACK
+            elif not face.rung:  # privacy="off": the generator's output, unchecked
+                face.rung = GENERATOR
 
     def _log_fault_once(self, error: ModelError) -> None:
         if error.kind not in self._faults_logged:
@@ -290,6 +332,15 @@ def _announce_precision(asked: str, precision: str, model_path: Path | None) -> 
         _announced_precisions.add(key)
         log.info("precision %s%s: generator %s", asked, f" ({precision})" if asked != precision else "",
                  model_path)
+
+
+def _predicted_detection(track: Track, shape) -> Detection | None:
+    """A coasting track's predicted box and points as a detection (None once it has left the frame)."""
+    height, width = shape[:2]
+    box = np.clip(track.box, 0, [width, height, width, height]).astype(np.float32)
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return None
+    return Detection(box=box, score=0.0, points=track.points.astype(np.float32), predicted=True)
 
 
 def _ms(since: float) -> float:

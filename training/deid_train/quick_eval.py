@@ -3,7 +3,7 @@
     python -m deid_train.quick_eval --model models/deid_generator.onnx [--strength 1.0] [--limit N] [--out DIR]
 
 Each eval identity gives one probe (its first photo, sorted by name) and one gallery photo (its second). The probe
-goes through `deid_sdk.Filter(model=..., strength=..., tracking=False)`; then, on input and output:
+goes through `deid_sdk.Filter(model=..., strength=..., tracking=False, privacy="off")`; then, on input and output:
 - dlib (its own HOG detector, 68 points, ResNet): how often the output still verifies as its input (distance < 0.6);
 - SFace and MobileFaceNet (deid_eval.attackers, YuNet-aligned): top-1 identification among the 300 gallery photos
   and verification against the person's gallery photo at FAR 0.1% (thresholds from ../shared/data/README.md);
@@ -125,7 +125,8 @@ def evaluate(model: Path, strength: float = 1.0, limit: int | None = None, out: 
     if len(pairs) < 2:
         raise ValueError(f"need at least 2 eval identities with two photos in {data_root}, got {len(pairs)}")
     started = time.perf_counter()
-    face_filter = Filter(model=model, strength=strength, tracking=False, fallback="blur")
+    # privacy="off": these are the generator's own figures, not the guarded output (deid-eval measures that).
+    face_filter = Filter(model=model, strength=strength, tracking=False, fallback="blur", privacy="off")
     if face_filter.generator is None:
         raise FileNotFoundError(f"the Filter did not load a generator from {model}")
     recorder = _RecordingGenerator(face_filter.generator)

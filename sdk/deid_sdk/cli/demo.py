@@ -74,6 +74,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         cv2.imwrite(str(sheet_path), sheet if source.color == "bgr" else cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(stage_table(samples))
     print(f"faces: {statuses['deidentified']} de-identified, {statuses['fallback']} covered by the fallback")
+    print(face_filter.privacy_summary.describe())
     print(f"wrote {video_path} and {sheet_path}")
     return 0
 

@@ -7,6 +7,7 @@ from deid_sdk.backends import BACKENDS
 from deid_sdk.fallback import FALLBACK_MODES
 from deid_sdk.filter import IMPLS
 from deid_sdk.model_files import PRECISIONS
+from deid_sdk.privacy import PRIVACY_MODES
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,9 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
                        help="what covers a face that cannot be de-identified (default: blur)")
     group.add_argument("--no-generator", action="store_true",
                        help="cover every face with the fallback instead of replacing it")
+    group.add_argument("--privacy", choices=PRIVACY_MODES, default="default",
+                       help="privacy guard: SFace checks each track's output and escalates up to the fallback "
+                            "(default: every new track, then every few frames; strict: every frame; off)")
     group.add_argument("--min-face", type=int, default=24, help="smaller faces (pixels) get the fallback (default 24)")
     group.add_argument("--threshold", type=float, default=0.5, help="face detection threshold in (0, 1) (default 0.5)")
     group.add_argument("--detect-width", type=int, default=None,
@@ -40,7 +44,8 @@ def filter_kwargs(args: argparse.Namespace) -> dict:
     options = dict(model=args.model, strength=args.strength, fallback=args.fallback,
                    use_generator=not args.no_generator, min_face=args.min_face, threshold=args.threshold,
                    detect_width=args.detect_width, tracking=not args.no_tracking, feather=args.feather,
-                   backend=args.backend, impl=args.impl, threads=args.threads, precision=args.precision)
+                   backend=args.backend, impl=args.impl, threads=args.threads, precision=args.precision,
+                   privacy=args.privacy)
     if args.target is not None:
         options["target"] = read_target(args.target)
     return options

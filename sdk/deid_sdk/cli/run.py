@@ -80,6 +80,8 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
                          (summary.frames_blanked, "blacked out after a filter error")) if count)
         print(f"deid run: {summary.frames_written} frames in {summary.seconds:.1f} s "
               f"({summary.fps:.1f} fps){extra} -> {args.sink}", file=sys.stderr)
+        if summary.privacy is not None:
+            print(f"deid run: {summary.privacy.describe()}", file=sys.stderr)
     if stop.is_set():
         print(f"deid run: {args.sink} holds {summary.frames_written} frames", file=sys.stderr)
     return 0

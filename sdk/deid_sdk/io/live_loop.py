@@ -38,6 +38,7 @@ class LoopSummary:
     reached_end: bool = False     # the source ran out (every frame of a file was read)
     reached_limit: bool = False   # max_frames frames were read
     error: BaseException | None = None
+    privacy: object | None = None  # the Filter's deid_sdk.privacy.PrivacySummary (run_pipeline's own Filter)
 
     @property
     def fps(self) -> float:

@@ -75,4 +75,6 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
             owned_filter.close()
     if summary.error is not None:
         raise summary.error
+    if owned_filter is not None:
+        summary.privacy = owned_filter.privacy_summary
     return summary
