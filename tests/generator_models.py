@@ -53,14 +53,15 @@ def write_constant_generator(path: Path, rgb=(0, 255, 0)) -> Path:
 
 
 def write_broken_generator(path: Path) -> Path:
-    """Follows the contract's names but returns a mask of the wrong shape: the Generator must reject it."""
+    """Declares the contract's names and shapes but returns a mask of 3 channels: the Generator must reject the
+    output at run time (a file that declares a wrong shape is refused when it loads)."""
     nodes = [helper.make_node("Identity", ["crop"], ["image"]), helper.make_node("Identity", ["crop"], ["mask"])]
     graph = helper.make_graph(nodes, "broken", [
         helper.make_tensor_value_info("crop", TensorProto.FLOAT, ["N", 3, 128, 128]),
         helper.make_tensor_value_info("identity", TensorProto.FLOAT, ["N", 128]),
         helper.make_tensor_value_info("strength", TensorProto.FLOAT, ["N", 1])], [
         helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 128, 128]),
-        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 3, 128, 128])])
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, 128, 128])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -102,5 +103,34 @@ def write_nan_generator(path: Path) -> Path:
              helper.make_node("Sub", ["crop_zeros", "one"], ["minus_one"]),
              helper.make_node("Log", ["minus_one"], ["image"]), *mask_nodes]
     model = _contract_graph(nodes, mask_inits, "nan")
+    onnx.save(model, str(path))
+    return path
+
+
+def write_failing_generator(path: Path) -> Path:
+    """Follows the contract's names and declared shapes but fails inside onnxruntime on every call (a Reshape that
+    cannot divide 3x128x128 values into rows of 7): the run-time fault the Filter must turn into a fallback."""
+    mask_nodes, mask_inits = _ones_mask_nodes()
+    nodes = [helper.make_node("Reshape", ["crop", "rows_of_seven"], ["flat"]),
+             helper.make_node("Reshape", ["flat", "crop_shape"], ["image"]), *mask_nodes]
+    constants = [numpy_helper.from_array(np.array([-1, 7], np.int64), "rows_of_seven"),
+                 numpy_helper.from_array(np.array([-1, 3, 128, 128], np.int64), "crop_shape")]
+    model = _contract_graph(nodes, [*mask_inits, *constants], "failing")
+    onnx.save(model, str(path))
+    return path
+
+
+def write_other_contract_generator(path: Path, size: int = 64) -> Path:
+    """A valid ONNX file with the contract's tensor names but crops of another size: refused when it loads."""
+    nodes = [helper.make_node("Identity", ["crop"], ["image"]),
+             helper.make_node("ReduceMean", ["crop"], ["mask"], axes=[1], keepdims=1)]
+    graph = helper.make_graph(nodes, "other_contract", [
+        helper.make_tensor_value_info("crop", TensorProto.FLOAT, ["N", 3, size, size]),
+        helper.make_tensor_value_info("identity", TensorProto.FLOAT, ["N", 128]),
+        helper.make_tensor_value_info("strength", TensorProto.FLOAT, ["N", 1])], [
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size]),
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, size, size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

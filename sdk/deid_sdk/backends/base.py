@@ -13,5 +13,6 @@ class InferenceSession(Protocol):
     precision: str        # "fp32", "fp16", "int8"
     input_names: list[str]
     output_names: list[str]
+    shapes: dict[str, tuple]  # declared dims of every input and output; None where symbolic
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...

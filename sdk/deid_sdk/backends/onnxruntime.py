@@ -31,6 +31,9 @@ class OnnxRuntimeSession:
         self.precision = "fp32"
         self.input_names = [node.name for node in self._session.get_inputs()]
         self.output_names = [node.name for node in self._session.get_outputs()]
+        # Declared dims: an int where the file fixes one, None where it is symbolic (a batch size "N").
+        self.shapes = {node.name: tuple(dim if isinstance(dim, int) else None for dim in node.shape)
+                       for node in [*self._session.get_inputs(), *self._session.get_outputs()]}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}

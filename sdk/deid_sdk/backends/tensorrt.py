@@ -309,6 +309,8 @@ class TensorRTSession:
         self.input_names = [name for name in names if is_input[name]]
         self.output_names = [name for name in names if not is_input[name]]
         self._shapes = {name: tuple(self._engine.get_tensor_shape(name)) for name in names}
+        self.shapes = {name: tuple(None if dim < 0 else int(dim) for dim in shape)  # as InferenceSession declares
+                       for name, shape in self._shapes.items()}
         self.max_batch = max_batch(self._shapes)
         self._stream = self._cuda.stream()
         self._buffers = {}  # host path: one device buffer per tensor, sized for the largest batch

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if getattr(args, "check_usage", None) is not None:  # checks across options, argparse's usage error (2)
+            args.check_usage(args)
     except SystemExit as exit_request:  # --help / --version (0) or a usage error (2)
         return int(exit_request.code or 0)
     _configure_logging(args.verbose)

@@ -43,17 +43,15 @@ def models_to_build(model: Path | None, precision: str) -> list[Path]:
 
 
 def run_build_engine(args: argparse.Namespace, stop: threading.Event) -> int:
-    import onnxruntime
-
+    from deid_sdk.backends.onnxruntime import OnnxRuntimeSession
     from deid_sdk.backends.tensorrt import cached_engine, load_tensorrt
     from deid_sdk.generator import check_generator_contract
     from deid_sdk.model_files import verify_checksum
 
     models = models_to_build(args.model, args.precision)
     if args.model is not None:  # a user's generator: the contract before minutes of building
-        session = onnxruntime.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
-        check_generator_contract(args.model, [n.name for n in session.get_inputs()],
-                                 [n.name for n in session.get_outputs()])
+        session = OnnxRuntimeSession(args.model)
+        check_generator_contract(args.model, session.input_names, session.output_names, session.shapes)
     trt = load_tensorrt()
     for model in models:
         if stop.is_set():

@@ -1,6 +1,11 @@
 """`deid run --source URI --sink URI`: de-identify a camera, stream, video file or image folder.
 
+Several --source/--sink pairs (paired in order) are served from one process with one set of models
+(deid_sdk.cli.run_streams).
+
 Exit status as for every command (deid_sdk.cli); stopped by a signal, the output holds every frame processed so far.
+Frames the filter failed on are written black, and frames a damaged source could not give are skipped; either
+makes the exit status 1 (the output is incomplete).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ examples:
   deid run --source /dev/video0 --sink display://0
   deid run --source rtsp://cam/stream --sink cctv.mkv     # reconnects when the stream drops
   deid run --source photos/ --sink photos_deid/
+  deid run -i cam1.mp4 -o out1.mp4 -i rtsp://cam2/s -o out2.mkv   # two streams, one set of models
 """
 
 
@@ -34,8 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="de-identify a camera, stream, video file or image folder",
         description="De-identify every face from a source into a sink.", epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", "-i", required=True, metavar="URI", help="where frames come from")
-    parser.add_argument("--sink", "-o", required=True, metavar="URI", help="where anonymized frames go")
+    parser.add_argument("--source", "-i", required=True, action="append", metavar="URI",
+                        help="where frames come from (repeat with --sink for several streams)")
+    parser.add_argument("--sink", "-o", required=True, action="append", metavar="URI",
+                        help="where anonymized frames go (the n-th --sink takes the n-th --source)")
     add_filter_options(parser)
 
     output = parser.add_argument_group("output")
@@ -57,7 +65,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="auto: jetson_utils for cameras, streams and display when importable; "
                            "opencv: never use jetson_utils")
     loop.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary, errors only in the log")
-    parser.set_defaults(handler=run_from_args)
+    parser.set_defaults(handler=run_from_args, check_usage=lambda args: check_pairs(parser, args))
+
+
+def check_pairs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """As many --sink as --source, each sink once; otherwise a usage error (exit 2) before anything opens."""
+    if len(args.source) != len(args.sink):
+        parser.error(f"expected one --sink per --source (paired in order), got {len(args.source)} --source and "
+                     f"{len(args.sink)} --sink")
+    from deid_sdk.io.streams import check_pairs
+
+    try:
+        check_pairs(list(zip(args.source, args.sink)))
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
@@ -69,19 +90,35 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
         logging.getLogger("deid_sdk").setLevel(logging.ERROR)
     # FFmpeg inside OpenCV prints decoder complaints (e.g. joining a stream between keyframes) line by line.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+    if len(args.source) > 1:
+        from deid_sdk.cli.run_streams import run_streams_from_args
+
+        return run_streams_from_args(args, stop)
+    args.source, args.sink = args.source[0], args.sink[0]
     summary = run_pipeline(
         args.source, args.sink, filter_options=filter_kwargs(args), audio=args.audio,
         max_frames=args.max_frames, queue_size=args.queue_size, io=args.io, codec=args.codec,
         crf=args.crf, bitrate=args.bitrate, image_fps=args.image_fps,
         reconnect_attempts=args.reconnect_attempts, stop=stop, progress=None if args.quiet else Progress())
     if not args.quiet:
-        extra = "".join(f", {count} {what}" for count, what in
-                        ((summary.frames_dropped, "dropped to keep up"),
-                         (summary.frames_blanked, "blacked out after a filter error")) if count)
-        print(f"deid run: {summary.frames_written} frames in {summary.seconds:.1f} s "
-              f"({summary.fps:.1f} fps){extra} -> {args.sink}", file=sys.stderr)
+        print(summary_line(summary, args.sink), file=sys.stderr)
         if summary.privacy is not None:
             print(f"deid run: {summary.privacy.describe()}", file=sys.stderr)
-    if stop.is_set():
+    if stop.is_set():  # after a signal its 128+N status says what happened
         print(f"deid run: {args.sink} holds {summary.frames_written} frames", file=sys.stderr)
+        return 0
+    if summary.frames_blanked:  # work was lost
+        raise RuntimeError(f"{summary.frames_blanked} of {summary.frames_written} frames were written black after "
+                           f"filter errors (logged above); {args.sink} is incomplete")
+    if summary.frames_missing:
+        raise RuntimeError(f"{summary.frames_missing} frames of {args.source} could not be read (damaged or cut "
+                           f"off, logged above); {args.sink} holds the {summary.frames_written} that could")
     return 0
+
+
+def summary_line(summary, sink: str) -> str:
+    """What `deid run` says of one stream when it ends."""
+    extra = "".join(f", {count} {what}" for count, what in
+                    ((summary.frames_dropped, "dropped to keep up"),
+                     (summary.frames_blanked, "blacked out after a filter error")) if count)
+    return f"deid run: {summary.frames_written} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps){extra} -> {sink}"

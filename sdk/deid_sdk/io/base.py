@@ -14,6 +14,7 @@ class VideoSource:
     fps: Fraction | None = None      # nominal frame rate, when known
     frame_count: int | None = None   # frames in a file or folder; None for live sources
     audio_path: str | None = None    # a file whose audio stream can be copied to the output
+    frames_missing: int = 0          # frames a damaged file or folder could not give (skipped or cut off)
 
     def read(self) -> Frame | None:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Folders of images: read in natural order (2.png before 10.png), written under the same names."""
 from __future__ import annotations
 
+import logging
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +11,8 @@ import cv2
 from deid_sdk.io.base import VideoSink, VideoSource
 from deid_sdk.io.frame import Frame
 from deid_sdk.io.uri import IMAGE_EXTENSIONS
+
+log = logging.getLogger("deid_sdk")
 
 
 def _natural_key(path: Path) -> list:
@@ -38,12 +41,19 @@ class ImageFolderSource(VideoSource):
         self._index = 0
 
     def read(self) -> Frame | None:
-        if self._index >= len(self.files):
-            return None
-        file = self.files[self._index]
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read image {file}: not a readable {file.suffix} file")
+        """The next readable image. One that cannot be decoded (damaged, or not an image whatever its extension
+        says) is skipped with a warning naming it and counted in `frames_missing`; OpenCV reads an image by its
+        content, so a PNG named .jpg is read as what it is."""
+        while True:
+            if self._index >= len(self.files):
+                return None
+            file = self.files[self._index]
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is not None:
+                break
+            log.error("skipping %s: not a readable image", file)
+            self.frames_missing += 1
+            self._index += 1
         if self.color == "rgb":
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         frame = Frame(image=image, index=self._index, pts=self._index, time_base=self.time_base,

@@ -34,6 +34,7 @@ class LoopSummary:
     frames_written: int = 0
     frames_dropped: int = 0       # live sources only: skipped to keep up
     frames_blanked: int = 0       # the filter failed on them: written black
+    frames_missing: int = 0       # a damaged file or folder could not give them (VideoSource.frames_missing)
     seconds: float = 0.0
     reached_end: bool = False     # the source ran out (every frame of a file was read)
     reached_limit: bool = False   # max_frames frames were read
@@ -45,8 +46,12 @@ class LoopSummary:
         return self.frames_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def protect_frame(anonymize: Callable[..., np.ndarray], frame: Frame) -> bool:
-    """De-identify `frame.image` in place; black it out if that fails. True when the filter succeeded."""
+def protect_frame(anonymize: Callable[..., np.ndarray], frame: Frame, faults_logged: set[str] | None = None) -> bool:
+    """De-identify `frame.image` in place; black it out if that fails. True when the filter succeeded.
+
+    A failure is logged once per kind (exception type and the first part of its message) when `faults_logged`
+    (the kinds already logged) is given, so a fault on every frame of a long run is one line, not one per frame;
+    the count of frames it blacked out is the loop summary's `frames_blanked`."""
     image = frame.image
     try:
         result = anonymize(image, inplace=True)
@@ -57,8 +62,13 @@ def protect_frame(anonymize: Callable[..., np.ndarray], frame: Frame) -> bool:
             image[...] = result
         return True
     except Exception as error:  # whatever went wrong, the original pixels must not get out
-        log.error("filter failed on frame %d (%s: %s); writing it black", frame.index, type(error).__name__, error)
         image[...] = 0
+        kind = f"{type(error).__name__}: {str(error).split(':')[0]}"
+        if faults_logged is None or kind not in faults_logged:
+            if faults_logged is not None:
+                faults_logged.add(kind)
+            log.error("filter failed on frame %d (%s: %s); writing it black%s", frame.index, type(error).__name__,
+                      error, "" if faults_logged is None else " (logged once per kind of fault)")
         return False
 
 
@@ -77,6 +87,7 @@ class LiveLoop:
         self._filtered: queue.Queue = queue.Queue(maxsize=size)
         self.on_frame_written = on_frame_written
         self.summary = LoopSummary()
+        self._faults_logged: set[str] = set()
         self._capture_error: BaseException | None = None
         self._output_error: BaseException | None = None
 
@@ -116,6 +127,7 @@ class LiveLoop:
             self.source.stop()
             capture.join(timeout=10)
             summary.seconds = time.perf_counter() - start
+            summary.frames_missing = getattr(self.source, "frames_missing", 0)
             summary.error = self._capture_error or self._output_error
         return summary
 
@@ -163,7 +175,7 @@ class LiveLoop:
                 continue
             if frame is _END:
                 return
-            if not protect_frame(self.anonymize, frame):
+            if not protect_frame(self.anonymize, frame, self._faults_logged):
                 summary.frames_blanked += 1
             if not self._put_until(self._filtered, frame, output_finished.is_set):
                 return

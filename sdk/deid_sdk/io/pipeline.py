@@ -29,11 +29,13 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
                  crf: int | None = None, bitrate: int | None = None, image_fps: float = 30.0,
                  reconnect_attempts: int | None = None, stop: threading.Event | None = None,
                  progress: ProgressReporter | None = None,
-                 anonymize: Callable[..., np.ndarray] | None = None) -> LoopSummary:
+                 anonymize: Callable[..., np.ndarray] | None = None,
+                 wrap_filter: Callable[[Callable], Callable[..., np.ndarray]] | None = None) -> LoopSummary:
     """De-identify every frame from `source` into `sink` until the source ends, `max_frames`, or `stop` is set.
 
     `filter_options`: Filter options (a `target` image in BGR order). `anonymize` replaces the default
-    `Filter(**filter_options)` (any callable taking (image, inplace=True)).
+    `Filter(**filter_options)` (any callable taking (image, inplace=True)). `wrap_filter(filter)` is called
+    instead of the filter when given (deid_sdk.shared_models: several streams batching one generator).
     The sink is always closed into a playable result, also when a stage fails; the failure is then raised.
     """
     if max_frames is not None and max_frames < 1:
@@ -52,6 +54,8 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
             if video_source.color == "rgb" and isinstance(target, np.ndarray) and target.ndim == 3:
                 options["target"] = np.ascontiguousarray(target[:, :, ::-1])
             owned_filter = anonymize = Filter(color=video_source.color, **options)
+        if wrap_filter is not None:
+            anonymize = wrap_filter(anonymize)
         total = video_source.frame_count
         if total is not None and max_frames is not None:
             total = min(total, max_frames)

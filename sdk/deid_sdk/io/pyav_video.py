@@ -84,6 +84,7 @@ class VideoFileSource(VideoSource):
         try:
             decoded = next(self._frames)
         except StopIteration:
+            self._check_complete()
             return None
         except self._av.FFmpegError as error:
             raise ValueError(f"cannot decode {self.path} at frame {self._index}: {_ffmpeg_message(error)}") from None
@@ -95,6 +96,15 @@ class VideoFileSource(VideoSource):
         frame = Frame(image=image, index=self._index, pts=pts, time_base=self.time_base, color=self.color)
         self._index += 1
         return frame
+
+    def _check_complete(self) -> None:
+        """A file that ends well before the frame count its header declares was cut off (a truncated copy, a
+        recording interrupted): count the missing frames so the run reports an incomplete output."""
+        expected = self.frame_count or 0
+        if expected and self._index < expected * 0.98 - 1 and not self.frames_missing:
+            self.frames_missing = expected - self._index
+            log.error("%s ends after %d of the %d frames its header declares (truncated?)", self.path,
+                        self._index, expected)
 
     def close(self) -> None:
         self._container.close()

@@ -100,11 +100,14 @@ def _plain_path(path_text: str, original: str, role: str) -> MediaUri:
         if role == "sink":
             raise ValueError(f"{path_text} is a camera, not a sink: expected a file, a folder or display://0")
         return MediaUri(original, "v4l2", "v4l2", path_text)
-    path = Path(path_text).expanduser()
+    try:
+        path = Path(path_text).expanduser()
+    except RuntimeError:  # "~name" for a user that does not exist (found by fuzzing)
+        raise ValueError(f"{role} {original!r}: no user {path_text.split('/')[0][1:]!r} for '~' to expand to") from None
     suffix = path.suffix.lower()
-    if path.is_dir() or path_text.endswith(("/", "\\")) or "%" in path.name or suffix in IMAGE_EXTENSIONS:
+    if _is(path.is_dir) or path_text.endswith(("/", "\\")) or "%" in path.name or suffix in IMAGE_EXTENSIONS:
         return MediaUri(original, "file", "images", str(path))
-    if suffix in VIDEO_EXTENSIONS or (role == "source" and path.is_file()):
+    if suffix in VIDEO_EXTENSIONS or (role == "source" and _is(path.is_file)):
         return MediaUri(original, "file", "video", str(path))
     if role == "sink" and not suffix:
         return MediaUri(original, "file", "images", str(path))  # a new folder of images
@@ -113,3 +116,12 @@ def _plain_path(path_text: str, original: str, role: str) -> MediaUri:
                                 "folder of images, or a URI such as v4l2:///dev/video0 or rtsp://host/path)")
     raise ValueError(f"sink {original!r}: unknown file type {suffix!r}; expected a video file "
                      f"({', '.join(VIDEO_EXTENSIONS[:6])}, ...), a folder, or an image pattern like out/%06d.png")
+
+
+def _is(test) -> bool:
+    """path.is_dir / path.is_file where a name the filesystem cannot hold (too long, NUL byte) is simply absent:
+    pathlib raises OSError/ValueError for those instead of answering False."""
+    try:
+        return test()
+    except (OSError, ValueError):
+        return False

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+MAX_MATRIX_MAGNITUDE = 1e12
 # Pixel format -> (channels, frame stores blue first)
 PIXEL_FORMATS = {"bgr": (3, True), "rgb": (3, False), "bgra": (4, True), "rgba": (4, False)}
 
@@ -57,6 +58,10 @@ def as_matrices(matrices) -> np.ndarray:
         raise ValueError(f"matrices must have shape (N,2,3) or (2,3), got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError("matrices must be finite, got NaN or inf")
+    # Beyond this a frame->crop map means nothing, and products of its entries overflow float64 (found by fuzzing).
+    if np.abs(array).max(initial=0.0) > MAX_MATRIX_MAGNITUDE:
+        raise ValueError(f"matrices must hold values of magnitude at most {MAX_MATRIX_MAGNITUDE:g}, got "
+                         f"{np.abs(array).max():.3g}")
     return np.ascontiguousarray(array)
 
 
