@@ -17,12 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deid_sdk.model_build.compare import psnr
+
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def psnr(reference: np.ndarray, other: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((reference.astype(np.float64) - other) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak ** 2 / mse)
 
 
 def held_out_inputs(data_root: Path, limit: int | None, model: Path):

@@ -14,7 +14,7 @@ from deid_sdk.io import open_sink, open_source
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--camera", default="csi://0", help="camera URI (default: csi://0)")
 parser.add_argument("--display", default="display://0", help="output URI (default: display://0)")
-parser.add_argument("--backend", default="auto", help="inference backend (default: auto, which is onnxruntime today)")
+parser.add_argument("--backend", default="auto", help="inference backend: auto (TensorRT, else onnxruntime CUDA, else CPU), tensorrt, onnxruntime")
 parser.add_argument("--io", default="jetson", choices=("jetson", "auto"), help="jetson: require jetson_utils")
 args = parser.parse_args()
 

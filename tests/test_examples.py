@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from deid_sdk.backends.tensorrt import INSTALL_HINT, tensorrt_available
 from deid_sdk.io import read_frames
 from tests.privacy import assert_faces_covered_in_video
 
@@ -43,6 +44,7 @@ def photo_folder(shared_data, tmp_path) -> Path:
     ("video_file.py", ["input", "output", "--no-audio", "--max-frames"]),
     ("rtsp_cctv.py", ["rtsp://", "--reconnect-attempts", "--detect-width"]),
     ("kiosk_jetson.py", ["--camera", "csi://0", "--backend", "auto"]),
+    ("jetson_selftest.py", ["--precision", "fp16", "--frames", "PSNR"]),
 ])
 def test_help(name, words):
     result = example(name, "--help")
@@ -56,6 +58,8 @@ def test_help(name, words):
     ("video_file.py", ["in.mp4", "out.mp4", "--max-frames", "many"]),
     ("rtsp_cctv.py", []),
     ("kiosk_jetson.py", ["--io", "gstreamer"]),
+    ("jetson_selftest.py", ["--frames", "0"]),
+    ("jetson_selftest.py", ["--precision", "int4"]),
 ])
 def test_bad_arguments_are_refused(name, arguments):
     result = example(name, *arguments)
@@ -70,6 +74,14 @@ def test_camera_reports_a_missing_camera():
 def test_kiosk_needs_jetson_utils_by_default():
     result = example("kiosk_jetson.py", "--camera", "csi://0")
     assert result.returncode != 0 and "needs jetson_utils" in result.stderr
+
+
+@pytest.mark.skipif(tensorrt_available(), reason="describes a machine without TensorRT")
+def test_jetson_selftest_says_what_is_missing():
+    result = example("jetson_selftest.py")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("jetson_selftest: needs an NVIDIA GPU with TensorRT 10 and CUDA: "
+                                     f"{INSTALL_HINT}")
 
 
 def test_rtsp_cctv_reports_an_unreachable_stream(tmp_path):

@@ -19,15 +19,11 @@ from deid_sdk.cli import main as deid_main
 from deid_sdk.generator import Generator
 from deid_sdk.identity import IdentityEncoder
 from deid_sdk.model_build.calibration_set import list_sources, record_generator_inputs
+from deid_sdk.model_build.compare import psnr
 from deid_sdk.model_files import GENERATOR_FILES, IDENTITY_FILES, shipped_model
 from tests.privacy import assert_every_face_covered
 
 pytestmark = pytest.mark.shared_data
-
-
-def psnr(reference: np.ndarray, other: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((reference.astype(np.float64) - other) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ class CenterFaceDetector:
         self.threshold = check_open_unit_interval(threshold, "threshold")
         self.nms_iou = check_open_unit_interval(nms_iou, "nms_iou")
         self.detect_width = check_detect_width(detect_width)
-        self.session = create_session(shipped_model(MODEL_FILE), backend=backend,
+        self.session = create_session(shipped_model(MODEL_FILE), backend=backend, per_face=False,
                                       threads=check_positive_int(threads, "threads"))
         self.input_name = self.session.input_names[0]
 

@@ -139,8 +139,8 @@ class Filter:
                 log.warning("no trained generator is installed (models/deid_generator.onnx): every face is "
                             "protected with the %r fallback instead of being replaced", self.fallback)
         if model_path is not None:
-            self.generator = models.generator if models is not None else Generator(model_path, backend=backend,
-                                                                                   threads=self.threads)
+            self.generator = models.generator if models is not None else Generator(
+                model_path, backend=backend, threads=self.threads, precision=self.precision)
             if (self.generator.manifest or {}).get("privacy_accepted") is False:
                 log.warning("%s: %s", model_path.name, self.generator.manifest.get("privacy_note", "not accepted "
                             "for privacy (see models/manifest.json)"))
@@ -148,7 +148,8 @@ class Filter:
 
             identity_model = shipped_model(IDENTITY_FILES[self.precision]) if model is None else None
             self.identity_encoder = (models.identity_encoder if models is not None
-                                     else IdentityEncoder(identity_model, threads=self.threads, backend=backend))
+                                     else IdentityEncoder(identity_model, threads=self.threads, backend=backend,
+                                                          precision=self.precision))
             if self.privacy != "off":  # only generator output needs checking: the fallback always passes
                 self.guard = PrivacyGuard(self.privacy, privacy_threshold, threads=self.threads, backend=backend)
             if target is not None:

@@ -33,28 +33,35 @@ def default_generator_path(precision: str = "fp32") -> Path | None:
     return find_model(GENERATOR_FILES[precision])
 
 
+def check_generator_contract(model_path: str | Path, input_names, output_names, shapes: dict[str, tuple]) -> None:
+    """Raise when a model lacks the generator's tensors or declares other dims (before a TensorRT build, and on
+    every load). shapes: declared dims per tensor, None where symbolic (`InferenceSession.shapes`)."""
+    missing = [name for name in INPUT_NAMES if name not in input_names]
+    missing += [name for name in OUTPUT_NAMES if name not in output_names]
+    if missing:
+        raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
+                         f"missing tensors {missing}; it has inputs {list(input_names)} and outputs "
+                         f"{list(output_names)}")
+    wrong = [f"{name} is {_dims(shapes[name])}, expected {_dims(shape)}"
+             for name, shape in CONTRACT_SHAPES.items() if not _compatible(shapes[name], shape)]
+    if wrong:
+        raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
+                         + "; ".join(wrong))
+
+
 class Generator:
     """crop (N,3,128,128) RGB [-1,1] + identity (N,128) + strength (N,1) -> image (N,3,128,128), mask (N,1,128,128)."""
 
-    def __init__(self, model_path: str | Path, backend: str = "auto", threads: int = 2):
+    def __init__(self, model_path: str | Path, backend: str = "auto", threads: int = 2, precision: str = "fp32"):
         model_path = Path(model_path)
         if not model_path.is_file():
             raise FileNotFoundError(f"generator model not found: {model_path}. Pass model=None to use the bundled "
                                     "one, or export one with `deid-train export`")
         self.path = model_path
-        self.session = create_session(model_path, backend=backend, threads=threads)  # checks the sha256 first
+        # checks the sha256 first; precision: of a TensorRT engine (onnxruntime runs the file as it is)
+        self.session = create_session(model_path, backend=backend, threads=threads, precision=precision)
         self.manifest = manifest_entry(model_path)
-        missing = [name for name in INPUT_NAMES if name not in self.session.input_names]
-        missing += [name for name in OUTPUT_NAMES if name not in self.session.output_names]
-        if missing:
-            raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
-                             f"missing tensors {missing}; it has inputs {self.session.input_names} and outputs "
-                             f"{self.session.output_names}")
-        wrong = [f"{name} is {_dims(self.session.shapes[name])}, expected {_dims(shape)}"
-                 for name, shape in CONTRACT_SHAPES.items() if not _compatible(self.session.shapes[name], shape)]
-        if wrong:
-            raise ValueError(f"{model_path} does not follow the generator contract (models/README.md): "
-                             + "; ".join(wrong))
+        check_generator_contract(model_path, self.session.input_names, self.session.output_names, self.session.shapes)
 
     def __call__(self, crops: np.ndarray, identities: np.ndarray, strengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         count = len(crops)

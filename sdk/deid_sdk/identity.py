@@ -39,11 +39,11 @@ class IdentityEncoder:
     """dlib_face_recognition_resnet_model_v1 on onnxruntime.
 
     model_path: the ONNX file (default: the shipped dlib_resnet.onnx; checked against its manifest entry on load).
-    threads: intra-op threads. backend/providers: as for `deid_sdk.backends.create_session` (CPU by default).
+    threads: intra-op threads. backend/providers/precision: as for `deid_sdk.backends.create_session`.
     """
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 2, backend: str = "auto",
-                 providers: list[str] | None = None, batch_size: int = 64):
+                 providers: list[str] | None = None, batch_size: int = 64, precision: str = "fp32"):
         from deid_sdk.backends import create_session
         from deid_sdk.model_files import shipped_model
 
@@ -57,7 +57,8 @@ class IdentityEncoder:
             raise FileNotFoundError(f"identity model not found: {model_path} "
                                     f"(pass model_path=None for the shipped {MODEL_FILE})")
         self.model_path = Path(model_path)
-        self._session = create_session(self.model_path, backend=backend, threads=int(threads), providers=providers)
+        self._session = create_session(self.model_path, backend=backend, threads=int(threads), providers=providers,
+                                       precision=precision)
         (self._input,), (self._output,) = self._session.input_names, self._session.output_names
         self.batch_size = int(batch_size)
 

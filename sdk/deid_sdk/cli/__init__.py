@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "deid_sdk.cli.bench",
     "deid_sdk.cli.batch",
     "deid_sdk.cli.calibrate",
+    "deid_sdk.cli.build_engine",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
