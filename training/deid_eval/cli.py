@@ -19,17 +19,11 @@ from deid_eval.benchmark import Settings, run_benchmark
 from deid_eval.detectors import DETECTOR_NAMES
 from deid_eval.methods import BASELINE_NAMES, METHOD_NAMES, parse_method_spec
 from deid_eval.paths import LFW_DIR, LFW_SPLITS, REPOSITORY_ROOT, VIDEOS_DIR, default_cache_dir
+from deid_sdk.cli.arg_types import positive_int
 
 QUICK = {"identity_limit": 10, "gallery_limit": 200, "video_limit": 1, "max_frames": 30, "contact_examples": 4}
 SWEEP_STRENGTHS = (0.25, 0.5, 0.75, 1.0)
 QUICK_SWEEP_STRENGTHS = (0.5, 1.0)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _strengths(text: str) -> tuple[float, ...]:
@@ -56,11 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "folder; every identity with 2+ photos otherwise)")
     parser.add_argument("--videos", type=Path, default=VIDEOS_DIR, help="folder of clips or one clip (default: %(default)s)")
     parser.add_argument("--no-video", action="store_true", help="skip the video figures")
-    parser.add_argument("--max-frames", type=_positive_int, default=150, help="frames per clip (default: %(default)s)")
-    parser.add_argument("--video-limit", type=_positive_int, default=None, help="first N clips only")
-    parser.add_argument("--identities", type=_positive_int, default=None, dest="identity_limit",
+    parser.add_argument("--max-frames", type=positive_int, default=150, help="frames per clip (default: %(default)s)")
+    parser.add_argument("--video-limit", type=positive_int, default=None, help="first N clips only")
+    parser.add_argument("--identities", type=positive_int, default=None, dest="identity_limit",
                         help="first N eval identities only (default: all, 300 for LFW)")
-    parser.add_argument("--gallery-limit", type=_positive_int, default=None,
+    parser.add_argument("--gallery-limit", type=positive_int, default=None,
                         help="cap the gallery: the probes' own identities are kept, distractors are a fixed-seed subset")
     parser.add_argument("--attackers", default=",".join(ATTACKER_NAMES),
                         help="comma-separated subset of %(default)s")
@@ -77,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/eval/<timestamp>)")
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: ~/.cache/deid_eval)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 4),
+    parser.add_argument("--workers", type=positive_int, default=min(os.cpu_count() or 1, 4),
                         help="processes embedding a cold gallery (default: CPU cores, at most 4)")
     parser.add_argument("--quick", action="store_true",
                         help="CI mode: 10 identities, 200-photo gallery, one clip of 30 frames")

@@ -8,6 +8,8 @@ import argparse
 import sys
 import threading
 
+from deid_sdk.cli.arg_types import non_negative, positive_int
+
 _EXAMPLES = """\
 examples:
   deid batch --input footage/ --output footage_deid/                 # local Ray, as many workers as CPUs allow
@@ -15,22 +17,6 @@ examples:
   deid batch --input /mnt/archive --output /mnt/deid --address auto  # a running Ray cluster
 A re-run skips every file whose output is already complete (same frame count and duration as its input).
 """
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _non_negative(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-        return value
-    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,11 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cluster = parser.add_argument_group("ray")
     cluster.add_argument("--address", metavar="auto|ray://HOST:PORT",
                          help="join a running Ray cluster (default: start a local one for this command)")
-    cluster.add_argument("--workers", type=_positive_int, metavar="N",
+    cluster.add_argument("--workers", type=positive_int, metavar="N",
                          help="worker actors, one Filter each (default: the cluster's CPUs / --threads)")
-    cluster.add_argument("--gpus-per-worker", type=_non_negative(float), default=0.0, metavar="G",
+    cluster.add_argument("--gpus-per-worker", type=non_negative(float), default=0.0, metavar="G",
                          help="GPUs each worker reserves, e.g. 0.5 for two per GPU (default 0)")
-    cluster.add_argument("--max-retries", type=_non_negative(int), default=2, metavar="N",
+    cluster.add_argument("--max-retries", type=non_negative(int), default=2, metavar="N",
                          help="restart a dead worker and retry its file at most N times (default 2)")
     add_filter_options(parser)
     output = parser.add_argument_group("output")

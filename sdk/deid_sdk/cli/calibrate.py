@@ -11,6 +11,8 @@ import argparse
 import threading
 from pathlib import Path
 
+from deid_sdk.cli.arg_types import non_negative, positive_int
+
 
 def register(subparsers) -> None:
     from deid_sdk.model_build.int8 import ACTIVATIONS, CALIBRATION_METHODS
@@ -20,8 +22,8 @@ def register(subparsers) -> None:
                         help="folder of images and/or videos (e.g. ../shared/data; its eval identities are left out)")
     parser.add_argument("--out", type=Path, required=True, help="the INT8 ONNX file to write")
     parser.add_argument("--model", type=Path, default=None, help="float generator ONNX (default: the bundled one)")
-    parser.add_argument("--count", type=_positive, default=192, help="images drawn at random (default 192)")
-    parser.add_argument("--video-frames", type=_non_negative, default=8,
+    parser.add_argument("--count", type=positive_int, default=192, help="images drawn at random (default 192)")
+    parser.add_argument("--video-frames", type=non_negative(), default=8,
                         help="frames taken from each video, one a second (default 8)")
     parser.add_argument("--method", choices=CALIBRATION_METHODS, default="minmax",
                         help="activation range calibration (default minmax)")
@@ -30,20 +32,6 @@ def register(subparsers) -> None:
                              "symmetric (the form TensorRT accepts)")
     parser.add_argument("--seed", type=int, default=0, help="for the random choice of images (default 0)")
     parser.set_defaults(handler=run_calibrate)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
 
 
 def run_calibrate(args: argparse.Namespace, stop: threading.Event) -> int:
