@@ -107,3 +107,13 @@ def test_a_face_both_detectors_find_is_one_face(shared_data, recall_filter):
     assert len(centerface) == 1 and len(recall_filter.faces) == 1
     np.testing.assert_array_equal(recall_filter.faces[0].box, centerface[0].box)  # the main detector's box is kept
     assert_every_face_covered(photo, output, recall_filter.faces)
+
+
+def test_streams_sharing_models_share_the_recall_detector():
+    from deid_sdk.shared_models import SharedModels
+
+    options = dict(recall_detector="yunet", use_generator=False)
+    models = SharedModels.load(**options)
+    assert isinstance(models.detector, RecallDetector)
+    first, second = Filter(**options, models=models), Filter(**options, models=models)
+    assert first.detector is second.detector is models.detector  # not wrapped a second time
