@@ -22,7 +22,9 @@ class YuNetDetector:
     """`detect(frame_bgr) -> [Detection]` (box x1,y1,x2,y2; score; 5 points: image-left eye, image-right eye,
     nose, image-left and image-right mouth corner). The network's input size follows each frame.
 
-    `top_k`: candidates kept before non-maximum suppression (OpenCV's default 5000 keeps crowds whole)."""
+    `model_path`: None for the shipped `yunet.onnx`, checked against the manifest like every model the SDK loads;
+    another file is loaded as given (deid-eval's own YuNet). `top_k`: candidates kept before non-maximum
+    suppression (OpenCV's default 5000 keeps crowds whole)."""
 
     def __init__(self, model_path: Path | str | None = None, score_threshold: float = 0.6,
                  nms_threshold: float = 0.3, top_k: int = 5000):
