@@ -33,9 +33,19 @@ class YuNetDetector:
         path = shipped_model(MODEL_FILE) if model_path is None else Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"YuNet model not found at {path}")
-        self._detector = cv2.FaceDetectorYN.create(
-            str(path), "", (320, 320), check_open_unit_interval(score_threshold, "score_threshold"),
-            check_open_unit_interval(nms_threshold, "nms_threshold"), check_positive_int(top_k, "top_k"))
+        score_threshold = check_open_unit_interval(score_threshold, "score_threshold")
+        nms_threshold = check_open_unit_interval(nms_threshold, "nms_threshold")
+        top_k = check_positive_int(top_k, "top_k")
+        # OpenCV 5 prints a warning on stderr that its new graph engine ignores the (default CPU) target: quiet
+        # only while the detector is made.
+        opencv_log = cv2.utils.logging
+        level = opencv_log.getLogLevel()
+        opencv_log.setLogLevel(opencv_log.LOG_LEVEL_ERROR)
+        try:
+            self._detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold,
+                                                       top_k)
+        finally:
+            opencv_log.setLogLevel(level)
         self._size: tuple[int, int] = (320, 320)
         # FaceDetectorYN keeps its input size between calls: one caller at a time (several streams share it).
         self._lock = threading.Lock()
