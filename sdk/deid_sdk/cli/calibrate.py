@@ -31,9 +31,8 @@ def register(subparsers) -> None:
                         help="uint8 asymmetric (default: the shipped file, fastest on onnxruntime x86 CPUs) or int8 "
                              "symmetric (the form TensorRT accepts)")
     parser.add_argument("--exclude", default="",
-                        help="Conv/MatMul nodes to keep in float: comma-separated names, or 'auto' (a per-layer "
-                             "sweep on the calibration faces keeps the layers the privacy depends on; "
-                             "model_build/int8_sensitivity.py). Default: quantize all")
+                        help="Conv/MatMul nodes to keep in float, comma-separated (mixed precision; the shipped "
+                             "file's list is in models/manifest.json). Default: quantize all")
     parser.add_argument("--seed", type=int, default=0, help="for the random choice of images (default 0)")
     parser.set_defaults(handler=run_calibrate)
 
@@ -48,16 +47,11 @@ def run_calibrate(args: argparse.Namespace, stop: threading.Event) -> int:
         raise FileNotFoundError(f"generator model not found: {model}; pass --model")
     if not args.out.parent.is_dir():
         raise FileNotFoundError(f"--out: folder {args.out.parent} does not exist")
-    auto = args.exclude.strip() == "auto"
-    exclude = [] if auto else check_exclude(model, [name.strip() for name in args.exclude.split(",") if name.strip()])
+    exclude = check_exclude(model, [name.strip() for name in args.exclude.split(",") if name.strip()])
     calibration_set = build_calibration_set(args.images, model, images=args.count, video_frames=args.video_frames,
                                             seed=args.seed)
     if stop.is_set():
         return 0
-    if auto:
-        from deid_sdk.model_build.int8_sensitivity import auto_exclusions
-
-        exclude = auto_exclusions(model, calibration_set, method=args.method, activations=args.activations)
     quantize_generator(model, args.out, calibration_set, method=args.method, activations=args.activations,
                        exclude=exclude)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, {len(calibration_set)} calibration faces, "

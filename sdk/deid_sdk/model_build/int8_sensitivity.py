@@ -1,6 +1,6 @@
-"""Which layers of the generator to keep in float so that its INT8 form leaks no more than FP32.
+"""A per-layer sensitivity sweep of the INT8 generator: which layer, kept in float, lowers the leak most.
 
-    deid calibrate --images ../shared/data --out models/deid_generator.int8.onnx --exclude auto
+    python benchmarks/int8_sensitivity.py [--images ../shared/data]
 
 Quantization weakens the small, adversarial part of the generator's output (the part aimed at recognizers),
 so the INT8 file's PSNR can look fine while it leaks more. The leak probe measures that directly on the
@@ -9,9 +9,9 @@ embedded by SFace (the SDK's privacy-guard recognizer) at the crop's canonical f
 embedding of the input crop. Its figure, the mean cosine similarity, is lower for a more private model.
 
 The sweep quantizes all layers but one, for each layer in turn (onnxruntime's `nodes_to_exclude`, one
-calibration shared by all runs), and ranks the layers by how much keeping each one in float lowers the leak.
-`choose_exclusions` then keeps layers in float, most sensitive first, until the leak is within `tolerance` of
-FP32's. Build-time only (onnx, onnxruntime's quantization tools).
+calibration shared by all runs). Finding (models/README.md "INT8"): this crop-level probe does not see the leak
+that quick_eval measures on full photos (fully quantized, its figure is *below* FP32's), so it cannot choose the
+layers; `deid calibrate --exclude NAMES` takes the choice measured with quick_eval instead. Build-time only.
 """
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ import numpy as np
 
 from deid_sdk.model_build.compare import psnr
 
-# Mean cosine similarity to the input that INT8 may exceed FP32's by and still count as "no more leak": the
-# spread of this figure between two halves of the probe faces is about 0.01 (models/README.md "INT8").
-DEFAULT_TOLERANCE = 0.005
 DEFAULT_PROBE_FACES = 128
 
 
@@ -111,13 +108,15 @@ class SweepRow:
 
 
 def sensitivity_sweep(float_model: Path, calibration_set, probe: LeakProbe, folder: Path, method: str = "minmax",
-                      activations: str = "uint8", log: Callable[[str], None] = print) -> list[SweepRow]:
-    """The leak with every layer quantized (first row), then with all but each one in turn, in graph order.
-    `folder`: scratch space, holding the calibration ranges (`folder`/ranges.json) for `choose_exclusions`."""
-    from deid_sdk.model_build.int8 import quantizable_node_names, quantize_generator
+                      activations: str = "uint8", nodes: list[str] | None = None,
+                      log: Callable[[str], None] = print) -> list[SweepRow]:
+    """The leak with every layer quantized (first row), then with all but each of `nodes` (default: every
+    quantizable one, in graph order) in turn. `folder`: scratch space; the calibration ranges computed for the
+    first row (`folder`/ranges.json) serve all the others."""
+    from deid_sdk.model_build.int8 import check_exclude, quantizable_node_names, quantize_generator
 
     rows = []
-    for node in ["", *quantizable_node_names(float_model)]:
+    for node in ["", *(check_exclude(float_model, nodes) if nodes else quantizable_node_names(float_model))]:
         candidate = Path(folder) / "candidate.onnx"
         quantize_generator(float_model, candidate, calibration_set, method=method, activations=activations,
                            exclude=[node] if node else [], calibration_cache=Path(folder) / "ranges.json")
@@ -125,42 +124,3 @@ def sensitivity_sweep(float_model: Path, calibration_set, probe: LeakProbe, fold
         log(f"  float: {node or '(none)':28s} leak {rows[-1].figures.leak:.4f} (FP32 {probe.reference.leak:.4f}), "
             f"image PSNR {rows[-1].figures.image_psnr:.1f} dB, mask {rows[-1].figures.mask_psnr:.1f} dB")
     return rows
-
-
-def choose_exclusions(float_model: Path, calibration_set, probe: LeakProbe, rows: list[SweepRow], folder: Path,
-                      method: str = "minmax", activations: str = "uint8", tolerance: float = DEFAULT_TOLERANCE,
-                      max_layers: int = 8, log: Callable[[str], None] = print) -> tuple[list[str], LeakFigures]:
-    """Layers kept in float, most leak-lowering first (from `rows`), until the leak is within `tolerance` of
-    FP32's or `max_layers` are kept. Returns them and the figures of the last model tried."""
-    from deid_sdk.model_build.int8 import quantize_generator
-
-    ranked = sorted((row for row in rows[1:] if row.figures.leak < rows[0].figures.leak),
-                    key=lambda row: row.figures.leak)
-    chosen: list[str] = []
-    figures = rows[0].figures
-    for row in ranked[:max_layers]:
-        if figures.leak <= probe.reference.leak + tolerance:
-            break
-        chosen.append(row.node)
-        candidate = Path(folder) / "candidate.onnx"
-        quantize_generator(float_model, candidate, calibration_set, method=method, activations=activations,
-                           exclude=chosen, calibration_cache=Path(folder) / "ranges.json")
-        figures = probe.score(candidate)
-        log(f"  float: {len(chosen)} layers (+{row.node}) leak {figures.leak:.4f} (FP32 {probe.reference.leak:.4f}), "
-            f"image PSNR {figures.image_psnr:.1f} dB")
-    return chosen, figures
-
-
-def auto_exclusions(float_model: Path, calibration_set, method: str = "minmax", activations: str = "uint8",
-                    tolerance: float = DEFAULT_TOLERANCE, log: Callable[[str], None] = print) -> list[str]:
-    """`--exclude auto`: the sweep, then `choose_exclusions`; the layers to keep in float."""
-    probe = LeakProbe(float_model, calibration_set)
-    log(f"leak probe: {len(probe)} calibration faces, FP32 leak {probe.reference.leak:.4f}")
-    with tempfile.TemporaryDirectory(prefix="deid_sweep_") as folder:
-        rows = sensitivity_sweep(float_model, calibration_set, probe, Path(folder), method, activations, log)
-        chosen, figures = choose_exclusions(float_model, calibration_set, probe, rows, Path(folder), method,
-                                            activations, tolerance, log=log)
-    verdict = "within" if figures.leak <= probe.reference.leak + tolerance else "NOT within"
-    log(f"kept in float: {','.join(chosen) or '(none)'}; leak {figures.leak:.4f}, {verdict} {tolerance} of FP32's "
-        f"{probe.reference.leak:.4f}")
-    return chosen
