@@ -165,3 +165,14 @@ def test_deid_calibrate_reports_a_folder_without_faces(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert deid_main(["calibrate", "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "x.onnx")]) == 1
     assert "no images" in capsys.readouterr().err
+
+
+def test_int8_sensitivity_probe_scores_a_copy_as_a_full_leak_and_a_constant_face_as_none(held_out, tmp_path):
+    from deid_sdk.model_build.int8_sensitivity import LeakProbe
+    from tests.generator_models import write_constant_generator, write_passthrough_generator
+
+    probe = LeakProbe(write_passthrough_generator(tmp_path / "copy.onnx"), held_out, faces=12)
+    assert len(probe) == 12
+    assert probe.reference.leak > 0.99 and probe.reference.image_psnr == float("inf")
+    constant = probe.score(write_constant_generator(tmp_path / "constant.onnx"))
+    assert constant.leak < 0.3 and constant.image_psnr < 20
