@@ -31,8 +31,8 @@ def register(subparsers) -> None:
                         help="uint8 asymmetric (default: the shipped file, fastest on onnxruntime x86 CPUs) or int8 "
                              "symmetric (the form TensorRT accepts)")
     parser.add_argument("--exclude", default="",
-                        help="Conv/MatMul nodes to keep in float, comma-separated (mixed precision; the shipped "
-                             "file's list is in models/manifest.json). Default: quantize all")
+                        help="Conv/MatMul nodes to keep in float, comma-separated (mixed precision, measured in "
+                             "models/README.md). Default: quantize all")
     parser.add_argument("--seed", type=int, default=0, help="for the random choice of images (default 0)")
     parser.set_defaults(handler=run_calibrate)
 
