@@ -1,6 +1,6 @@
 """CPU latency of the generator per face: FP32 vs INT8 vs FP16 files on onnxruntime, batch 1 and 4.
 
-    python benchmarks/generator_precision.py [--rounds 30] [--threads 2] [--int8 FILE]
+    python benchmarks/generator_precision.py [--rounds 30] [--threads 2] [--int8 FILE [--int8 FILE2 ...]]
 
 Rounds are interleaved (each round runs every file and batch once, in turn), so a change of machine load hits
 all of them alike; prints the median milliseconds per face and the ratio to FP32 at the same batch size.
@@ -21,10 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--int8", type=Path, default=None, help="default: the shipped deid_generator.int8.onnx")
+    parser.add_argument("--int8", type=Path, action="append", default=None,
+                        help="INT8 file(s), repeatable (default: the shipped deid_generator.int8.onnx)")
     args = parser.parse_args(argv)
+    int8_files = args.int8 or [shipped_model("deid_generator.int8.onnx")]
     files = {"fp32": shipped_model("deid_generator.onnx"),
-             "int8": args.int8 or shipped_model("deid_generator.int8.onnx"),
+             **{("int8" if len(int8_files) == 1 else f"int8 #{k + 1}"): path for k, path in enumerate(int8_files)},
              "fp16": shipped_model("deid_generator.fp16.onnx")}
     generators = {name: Generator(path, threads=args.threads) for name, path in files.items()}
     rng = np.random.default_rng(0)

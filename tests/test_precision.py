@@ -128,20 +128,51 @@ def test_deid_calibrate_writes_a_qdq_generator_that_runs(shared_data, tmp_path, 
     for path in sorted((shared_data / "faces" / "utkface").glob("*.jpg"))[:4]:
         shutil.copy(path, folder / path.name)
     out = tmp_path / "g.int8.onnx"
+    kept_float = ["/image_out/Conv", "/mask_out/Conv"]
     assert deid_main(["calibrate", "--images", str(folder), "--out", str(out), "--count", "4",
-                      "--activations", "int8"]) == 0
+                      "--activations", "int8", "--exclude", ",".join(kept_float)]) == 0
     assert "calibration faces" in capsys.readouterr().out
     model = onnx.load(str(out))
-    assert sum(node.op_type == "QuantizeLinear" for node in model.graph.node) >= 29
+    producers = {output: node.op_type for node in model.graph.node for output in node.output}
+    convs = {node.name: node for node in model.graph.node if node.op_type == "Conv"}
+    assert len(convs) == 29
+    for name, conv in convs.items():  # TensorRT's form: Q/DQ on both inputs of each quantized conv, none on the rest
+        fed_by = [producers.get(tensor) for tensor in conv.input[:2]]  # None: a float initializer
+        if name in kept_float:
+            assert fed_by[0] != "DequantizeLinear" and fed_by[1] is None, (name, fed_by)
+        else:
+            assert fed_by == ["DequantizeLinear"] * 2, (name, fed_by)
+    quantize_inputs = {node.input[0] for node in model.graph.node if node.op_type == "QuantizeLinear"}
+    assert len(quantize_inputs) >= 27
     zero_points = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == TensorProto.INT8
                    and t.name.endswith("zero_point")]
     assert zero_points and not any(np.any(z) for z in zero_points)  # int8 symmetric: TensorRT's form
+    assert not any(t.data_type == TensorProto.UINT8 for t in model.graph.initializer)
     image, mask = Generator(out)(np.zeros((1, 3, 128, 128), np.float32), np.zeros((1, 128), np.float32),
                                  np.ones((1, 1), np.float32))
     assert image.shape == (1, 3, 128, 128) and np.isfinite(mask).all()
+
+
+def test_deid_calibrate_refuses_an_unknown_layer_name_before_calibrating(tmp_path, capsys):
+    (tmp_path / "faces").mkdir()
+    assert deid_main(["calibrate", "--images", str(tmp_path / "faces"), "--out", str(tmp_path / "x.onnx"),
+                      "--exclude", "/image_out/Conv,/no/such/Conv"]) == 1
+    error = capsys.readouterr().err
+    assert "'/no/such/Conv'" in error and "/mask_out/Conv" in error and not (tmp_path / "x.onnx").exists()
 
 
 def test_deid_calibrate_reports_a_folder_without_faces(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert deid_main(["calibrate", "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "x.onnx")]) == 1
     assert "no images" in capsys.readouterr().err
+
+
+def test_int8_sensitivity_probe_scores_a_copy_as_a_full_leak_and_a_constant_face_as_none(held_out, tmp_path):
+    from deid_sdk.model_build.int8_sensitivity import LeakProbe
+    from tests.generator_models import write_constant_generator, write_passthrough_generator
+
+    probe = LeakProbe(write_passthrough_generator(tmp_path / "copy.onnx"), held_out, faces=12)
+    assert len(probe) == 12
+    assert probe.reference.leak > 0.99 and probe.reference.image_psnr == float("inf")
+    constant = probe.score(write_constant_generator(tmp_path / "constant.onnx"))
+    assert constant.leak < 0.3 and constant.image_psnr < 20

@@ -187,8 +187,21 @@ class Filter:
 
     # -- the pipeline ----------------------------------------------------------------------------
     def __call__(self, frame: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """De-identify one HxWx3 uint8 frame (in `color` order); returns the output frame.
+
+        `frame` may also be a CUDA array (`__cuda_array_interface__`: a jetson_utils.cudaImage, a torch/CuPy
+        tensor; deid_sdk.cuda_frame says how it is read). With inplace=True the result is written into the
+        frame's own memory and the frame object itself is returned (the same kind as the input: a Jetson camera
+        loop makes no copy); with inplace=False a new NumPy array is returned and the frame is not touched.
+        """
         if self._closed:
             raise RuntimeError("this Filter is closed; create a new one")
+        if ops.is_cuda_array(frame):
+            from deid_sdk.cuda_frame import host_frame
+
+            with host_frame(frame, writable=check_bool(inplace, "inplace")) as pixels:
+                output = self(pixels, inplace=inplace)
+            return frame if inplace else output
         check_frame(frame)  # also refuses strided views: in place would otherwise mean a copy
         if not isinstance(inplace, (bool, np.bool_)):
             raise TypeError(f"inplace must be True or False, got {inplace!r}")

@@ -25,6 +25,32 @@ def check_frame(frame: object, name: str = "frame") -> np.ndarray:
     return frame
 
 
+def check_cuda_frame(frame: object, writable: bool = False, name: str = "frame") -> dict:
+    """The `__cuda_array_interface__` of a CUDA-array frame (cudaImage, torch/CuPy tensor) if it describes what
+    `check_frame` asks of an ndarray (HxWx3 uint8, non-empty, C-contiguous; writable when `writable`), else raise.
+    Returns {"shape", "typestr", "pointer", "stream"}."""
+    from deid_sdk.ops.warp_blend import _cuda_interface
+
+    interface = frame.__cuda_array_interface__
+    if not isinstance(interface, dict) or "shape" not in interface or "typestr" not in interface \
+            or "data" not in interface:
+        raise TypeError(f"{name}: __cuda_array_interface__ must be a dict with shape, typestr and data, "
+                        f"got {interface!r}")
+    shape = tuple(interface["shape"])
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"{name}: expected shape HxWx3 (3 colour channels), got shape {shape} "
+                         "(a cudaImage must be rgb8/bgr8, a tensor height x width x channels)")
+    if np.dtype(interface["typestr"]) != np.uint8:
+        raise TypeError(f"{name}: expected dtype uint8, got {np.dtype(interface['typestr'])} (typestr "
+                        f"{interface['typestr']!r})")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty image, got shape {shape}")
+    checked = _cuda_interface(name, frame, writable=writable)  # C-contiguous, writable, unmasked
+    if not checked["pointer"]:
+        raise ValueError(f"{name}: its __cuda_array_interface__ has a null data pointer")
+    return {**checked, "stream": interface.get("stream")}
+
+
 def check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")

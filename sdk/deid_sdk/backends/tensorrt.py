@@ -223,6 +223,31 @@ class CudaRuntime:
     def synchronize(self, stream: int) -> None:
         self._check(self._lib.cudaStreamSynchronize(ctypes.c_void_p(stream)), "cudaStreamSynchronize")
 
+    def device_count(self) -> int:
+        """CUDA devices usable here; 0 also when the runtime library is present without a driver or a GPU."""
+        count = ctypes.c_int(0)
+        return count.value if self._lib.cudaGetDeviceCount(ctypes.byref(count)) == 0 else 0
+
+    def memory_type(self, pointer: int) -> tuple[str, int]:
+        """(kind, host address) of `pointer` by cudaPointerGetAttributes: kind is one of MEMORY_TYPES; the host
+        address is where the CPU reads it (0 for "device": the CPU cannot)."""
+        attributes = _PointerAttributes()
+        self._check(self._lib.cudaPointerGetAttributes(ctypes.byref(attributes), ctypes.c_void_p(pointer)),
+                    "cudaPointerGetAttributes")
+        kind = MEMORY_TYPES[attributes.type] if 0 <= attributes.type < len(MEMORY_TYPES) else "device"
+        host = {"unregistered": pointer, "managed": pointer}.get(kind, attributes.host_pointer or 0)
+        return kind, int(host)
+
+
+# cudaMemoryType's values, in order; "unregistered" is plain host memory CUDA does not know of (CUDA >= 11).
+MEMORY_TYPES = ("unregistered", "host", "device", "managed")
+
+
+class _PointerAttributes(ctypes.Structure):
+    """cudaPointerAttributes (CUDA >= 11): type, device, devicePointer, hostPointer."""
+    _fields_ = [("type", ctypes.c_int), ("device", ctypes.c_int), ("device_pointer", ctypes.c_void_p),
+                ("host_pointer", ctypes.c_void_p)]
+
 
 def current_target(trt=None, cuda: CudaRuntime | None = None) -> Target:
     trt = trt or load_tensorrt()

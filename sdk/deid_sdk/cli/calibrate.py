@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     parser.add_argument("--activations", choices=ACTIVATIONS, default="uint8",
                         help="uint8 asymmetric (default: the shipped file, fastest on onnxruntime x86 CPUs) or int8 "
                              "symmetric (the form TensorRT accepts)")
+    parser.add_argument("--exclude", default="",
+                        help="Conv/MatMul nodes to keep in float, comma-separated (mixed precision, measured in "
+                             "models/README.md). Default: quantize all")
     parser.add_argument("--seed", type=int, default=0, help="for the random choice of images (default 0)")
     parser.set_defaults(handler=run_calibrate)
 
@@ -37,18 +40,21 @@ def register(subparsers) -> None:
 def run_calibrate(args: argparse.Namespace, stop: threading.Event) -> int:
     from deid_sdk.generator import default_generator_path
     from deid_sdk.model_build.calibration_set import build_calibration_set
-    from deid_sdk.model_build.int8 import quantize_generator
+    from deid_sdk.model_build.int8 import check_exclude, quantize_generator
 
     model = args.model or default_generator_path()
     if model is None or not Path(model).is_file():
         raise FileNotFoundError(f"generator model not found: {model}; pass --model")
     if not args.out.parent.is_dir():
         raise FileNotFoundError(f"--out: folder {args.out.parent} does not exist")
+    exclude = check_exclude(model, [name.strip() for name in args.exclude.split(",") if name.strip()])
     calibration_set = build_calibration_set(args.images, model, images=args.count, video_frames=args.video_frames,
                                             seed=args.seed)
     if stop.is_set():
         return 0
-    quantize_generator(model, args.out, calibration_set, method=args.method, activations=args.activations)
+    quantize_generator(model, args.out, calibration_set, method=args.method, activations=args.activations,
+                       exclude=exclude)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, {len(calibration_set)} calibration faces, "
-          f"{args.method}, {args.activations} activations); record it in models/manifest.json to ship it")
+          f"{args.method}, {args.activations} activations, kept in float: {','.join(exclude) or 'none'}); "
+          "record it in models/manifest.json to ship it")
     return 0

@@ -37,14 +37,36 @@ class _Reader:
         return next(self._feeds, None)
 
 
+def quantizable_node_names(model_path: Path) -> list[str]:
+    """The names of the nodes quantized (QUANTIZED_OPS), in graph order: what `exclude` may name."""
+    import onnx
+
+    return [node.name for node in onnx.load(str(model_path)).graph.node if node.op_type in QUANTIZED_OPS]
+
+
+def check_exclude(model_path: Path, exclude) -> list[str]:
+    """`exclude` as a list if every name is a quantizable node of the model, else raise naming the valid ones."""
+    names = quantizable_node_names(model_path)
+    unknown = [name for name in exclude if name not in names]
+    if unknown:
+        raise ValueError(f"exclude: no {'/'.join(QUANTIZED_OPS)} node named {', '.join(map(repr, unknown))} in "
+                         f"{model_path}; expected names among: {', '.join(names)}")
+    return list(exclude)
+
+
 # Activations: "int8" symmetric (zero point 0: the only form TensorRT accepts) or "uint8" asymmetric (the form
 # onnxruntime's x86 int8 kernels are fastest with; TensorRT rejects it). Weights are int8 symmetric either way.
 ACTIVATIONS = ("int8", "uint8")
 
 
 def quantize_generator(source: Path, destination: Path, calibration_set, method: str = "minmax",
-                       activations: str = "uint8") -> None:
-    """Write the Q/DQ INT8 form of the generator ONNX `source` (float32 or float16-stored weights)."""
+                       activations: str = "uint8", exclude=(), calibration_cache: Path | None = None) -> None:
+    """Write the Q/DQ INT8 form of the generator ONNX `source` (float32 or float16-stored weights).
+
+    exclude: names of Conv/MatMul nodes to keep in float (mixed precision, see model_build.int8_sensitivity).
+    calibration_cache: a JSON file of the activation ranges, written on first use and then read instead of
+    calibrating again (for many quantizations of one model with one set and method).
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -54,6 +76,7 @@ def quantize_generator(source: Path, destination: Path, calibration_set, method:
     check_method(method)
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activations!r}")
+    check_exclude(source, exclude)
     if not len(calibration_set):
         raise ValueError("the calibration set is empty")
     calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
@@ -68,6 +91,7 @@ def quantize_generator(source: Path, destination: Path, calibration_set, method:
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=calibrate_method,
-                        op_types_to_quantize=list(QUANTIZED_OPS),
+                        op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude),
+                        calibration_cache_path=calibration_cache,
                         extra_options={"ActivationSymmetric": activations == "int8", "WeightSymmetric": True})
     onnx.checker.check_model(str(destination))
