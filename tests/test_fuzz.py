@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -113,28 +114,35 @@ def arbitrary_arrays(draw):
     return array
 
 
+def face_frame(height: int, width: int, side: int, top: int, left: int, background: int | None, noise: int,
+               seed: int) -> np.ndarray:
+    """The portrait's face, `side` px, pasted with its corner at (top, left), partly outside the frame if so; on
+    random pixels (background None) or a flat grey; with +-`noise` added over everything when noise > 0."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (height, width, 3), np.uint8) if background is None else \
+        np.full((height, width, 3), background, np.uint8)
+    face = cv2.resize(portrait()[20:260, 130:370], (side, side), interpolation=cv2.INTER_AREA)
+    rows = slice(max(0, top), min(height, top + side))
+    cols = slice(max(0, left), min(width, left + side))
+    if rows.stop > rows.start and cols.stop > cols.start:
+        frame[rows, cols] = face[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+    if noise:
+        frame = np.clip(frame.astype(np.int16) + rng.integers(-noise, noise + 1, frame.shape), 0, 255).astype(np.uint8)
+    return frame
+
+
 @st.composite
 def frames_with_a_face(draw):
     """A real face pasted at a random scale and place (partly outside the frame too) on a noise frame of random
     size, sometimes with extra noise over the face: the frames where a face must not get through."""
     height, width = draw(st.integers(1, FACE_FRAME_SIDE)), draw(st.integers(1, FACE_FRAME_SIDE))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    frame = rng.integers(0, 256, (height, width, 3), np.uint8) if draw(st.booleans()) else \
-        np.full((height, width, 3), draw(st.integers(0, 255)), np.uint8)
     side = draw(st.integers(16, FACE_SIDE))
-    import cv2
-
-    face = cv2.resize(portrait()[20:260, 130:370], (side, side), interpolation=cv2.INTER_AREA)
     top, left = draw(st.integers(-side // 2, height)), draw(st.integers(-side // 2, width))
-    rows = slice(max(0, top), min(height, top + side))
-    cols = slice(max(0, left), min(width, left + side))
-    if rows.stop > rows.start and cols.stop > cols.start:
-        frame[rows, cols] = face[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
-    noise = draw(st.sampled_from([0, 0, 20, 60]))
-    if noise:
-        frame = np.clip(frame.astype(np.int16) + rng.integers(-noise, noise + 1, frame.shape), 0, 255).astype(np.uint8)
-    return frame
+    background = None if draw(st.booleans()) else draw(st.integers(0, 255))
+    return face_frame(height, width, side, top, left, background, draw(st.sampled_from([0, 0, 20, 60])),
+                      draw(st.integers(0, 2**32 - 1)))
 
 
 def assert_filtered_frame_is_safe(frame: np.ndarray, output: np.ndarray) -> None:
@@ -165,6 +173,18 @@ def test_filter_covers_every_face_wherever_it_is(frame, inplace):
     output, error = expect_documented_error(lambda: shared_filter()(frame, inplace=inplace))
     assert error is None, error  # a valid frame is never refused
     assert_filtered_frame_is_safe(original, output)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the long profile, not fixed: a face cut by the frame's edge comes "
+                   "out 'deidentified' with ~28% of its box's centre unchanged")
+def test_a_face_cut_by_the_frame_edge_is_covered_as_well():
+    """Two of about 200 frames like it failed (a face 144 px wide, half outside the left edge of a 116 px frame):
+    the guard accepts the generator's output for it, yet 28% of the centre of the box CenterFace finds keeps its
+    pixels (likely the part outside the landmark hull the blend is limited to; not yet analysed)."""
+    frame = face_frame(109, 116, side=144, top=18, left=-52, background=0, noise=20, seed=0)
+    output, error = expect_documented_error(lambda: shared_filter()(frame))
+    assert error is None, error
+    assert_filtered_frame_is_safe(frame, output)
 
 
 # -- ops kernels ------------------------------------------------------------------------------------------------
