@@ -29,7 +29,9 @@ demo: install
 	$(BIN)/deid demo
 
 # DEID_REQUIRE_EXTENSION: the suite fails at once when deid_sdk._C was not built (tests/conftest.py).
+# install_rtsp_server.sh: the Debian packages of the real RTSP server test (under a second when present).
 test: install
+	tools/install_rtsp_server.sh
 	DEID_REQUIRE_EXTENSION=1 $(BIN)/python -m pytest -q
 
 bench: install

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -37,6 +38,9 @@ PROFILE = os.environ.get("DEID_FUZZ", "quick")
 if PROFILE not in ("quick", "long"):
     raise ValueError(f"DEID_FUZZ must be 'quick' or 'long', got {PROFILE!r}")
 LONG_EXAMPLES = 10_000
+# Frames with a face: up to 720 px in make test; the long profile keeps them small so 10,000 cases finish in an
+# hour or so on a 2-core machine (the detector's cost grows with the frame's area).
+FACE_FRAME_SIDE, FACE_SIDE = (256, 300) if PROFILE == "long" else (720, 700)
 HANG_SECONDS = 120  # one case running longer than this is a hang: the process dumps every stack and exits
 DOCUMENTED = (TypeError, ValueError, FileNotFoundError)
 
@@ -110,28 +114,35 @@ def arbitrary_arrays(draw):
     return array
 
 
-@st.composite
-def frames_with_a_face(draw):
-    """A real face pasted at a random scale and place (partly outside the frame too) on a noise frame of random
-    size, sometimes with extra noise over the face: the frames where a face must not get through."""
-    height, width = draw(st.integers(1, 720)), draw(st.integers(1, 720))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    frame = rng.integers(0, 256, (height, width, 3), np.uint8) if draw(st.booleans()) else \
-        np.full((height, width, 3), draw(st.integers(0, 255)), np.uint8)
-    side = draw(st.integers(16, 700))
+def face_frame(height: int, width: int, side: int, top: int, left: int, background: int | None, noise: int,
+               seed: int) -> np.ndarray:
+    """The portrait's face, `side` px, pasted with its corner at (top, left), partly outside the frame if so; on
+    random pixels (background None) or a flat grey; with +-`noise` added over everything when noise > 0."""
     import cv2
 
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (height, width, 3), np.uint8) if background is None else \
+        np.full((height, width, 3), background, np.uint8)
     face = cv2.resize(portrait()[20:260, 130:370], (side, side), interpolation=cv2.INTER_AREA)
-    top, left = draw(st.integers(-side // 2, height)), draw(st.integers(-side // 2, width))
     rows = slice(max(0, top), min(height, top + side))
     cols = slice(max(0, left), min(width, left + side))
     if rows.stop > rows.start and cols.stop > cols.start:
         frame[rows, cols] = face[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
-    noise = draw(st.sampled_from([0, 0, 20, 60]))
     if noise:
         frame = np.clip(frame.astype(np.int16) + rng.integers(-noise, noise + 1, frame.shape), 0, 255).astype(np.uint8)
     return frame
+
+
+@st.composite
+def frames_with_a_face(draw):
+    """A real face pasted at a random scale and place (partly outside the frame too) on a noise frame of random
+    size, sometimes with extra noise over the face: the frames where a face must not get through."""
+    height, width = draw(st.integers(1, FACE_FRAME_SIDE)), draw(st.integers(1, FACE_FRAME_SIDE))
+    side = draw(st.integers(16, FACE_SIDE))
+    top, left = draw(st.integers(-side // 2, height)), draw(st.integers(-side // 2, width))
+    background = None if draw(st.booleans()) else draw(st.integers(0, 255))
+    return face_frame(height, width, side, top, left, background, draw(st.sampled_from([0, 0, 20, 60])),
+                      draw(st.integers(0, 2**32 - 1)))
 
 
 def assert_filtered_frame_is_safe(frame: np.ndarray, output: np.ndarray) -> None:
@@ -162,6 +173,20 @@ def test_filter_covers_every_face_wherever_it_is(frame, inplace):
     output, error = expect_documented_error(lambda: shared_filter()(frame, inplace=inplace))
     assert error is None, error  # a valid frame is never refused
     assert_filtered_frame_is_safe(original, output)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the long profile, not fixed: a face cut by the frame's edge comes "
+                   "out 'deidentified' with ~28% of its box's centre unchanged")
+def test_a_face_cut_by_the_frame_edge_is_covered_as_well():
+    """Two of about 200 frames like it failed (a face 144 px wide, half outside the left edge of a 116 px frame):
+    the guard accepts the generator's output for it, yet 28% of the centre of the box CenterFace finds keeps its
+    pixels. The box is x 1-34, y 40-108; the landmarks put the hull the blend is limited to at y 64-108, so rows
+    56-66 of the box's centre (the eyes' height) are never blended: the landmarks of a truncated face sit too low.
+    A fix (e.g. the fallback where the hull misses much of the box's centre) belongs in the Filter."""
+    frame = face_frame(109, 116, side=144, top=18, left=-52, background=0, noise=20, seed=0)
+    output, error = expect_documented_error(lambda: shared_filter()(frame))
+    assert error is None, error
+    assert_filtered_frame_is_safe(frame, output)
 
 
 # -- ops kernels ------------------------------------------------------------------------------------------------
@@ -249,15 +274,12 @@ def small_generator_bytes() -> bytes:
         return write_passthrough_generator(Path(folder) / "g.onnx").read_bytes()
 
 
-def json_containers(children):
-    """Lists and manifest-shaped objects of `children` (a def, not a lambda: Hypothesis reads its source to check
-    that it recurses, which fails for a lambda inside a multi-line call and raises a deprecation warning)."""
-    keys = st.sampled_from(["models", "file", "sha256", "contract", "generated", "x"])
-    return st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
-
-
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           json_containers, max_leaves=12)
+JSON_KEYS = st.sampled_from(["models", "file", "sha256", "contract", "generated", "x"])
+# Nested lists and manifest-shaped objects. st.deferred, not st.recursive: the long profile made st.recursive's
+# check that `extend` uses its argument raise a HypothesisDeprecationWarning (an error under strict warnings).
+JSON_VALUES = st.deferred(lambda: st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                          | st.text(max_size=20) | st.lists(JSON_VALUES, max_size=4)
+                          | st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=4))
 
 
 @st.composite
@@ -307,8 +329,17 @@ def damaged_models(draw):
     return draw(st.binary(max_size=600))
 
 
+def non_utf8_name_model() -> bytes:
+    """Found by the long profile: one flipped bit turns the input name "identity" into b"\\xe9dentity", a valid
+    graph whose name onnxruntime cannot decode (it raised UnicodeDecodeError without the file's name)."""
+    data = small_generator_bytes()
+    assert b"\x08identity" in data
+    return data.replace(b"\x08identity", b"\x08\xe9dentity", 1)
+
+
 @fuzz(quick_examples=80)
 @given(data=damaged_models())
+@example(data=non_utf8_name_model())
 def test_onnx_loaders_take_truncated_and_random_bytes(data):
     """A damaged file is refused with a ValueError naming it, or (a flip that keeps a valid graph) it loads and
     then either follows the contract or fails at run time as a ModelError, which the Filter turns into a fallback."""

@@ -191,6 +191,8 @@ def _blend_arguments():
     (dict(feather="soft"), TypeError, "feather"),
     (dict(feather=[1.0, 2.0, 3.0]), ValueError, "sequence of 2 numbers"),
     (dict(feather=np.inf), ValueError, "finite"),
+    (dict(feather=1e300), ValueError, "at most"),
+    (dict(hulls=[np.full((3, 2), 1e300), np.zeros((5, 2))]), ValueError, r"hulls\[0\].*magnitude"),
     (dict(impl="gpu"), ValueError, "impl must be one of"),
     (dict(impl="cuda"), TypeError, "__cuda_array_interface__"),
 ])
@@ -263,3 +265,34 @@ def test_cuda_path_without_a_device_raises_runtime_error():
 
     with pytest.raises(RuntimeError, match="CUDA"):
         ops.warp_to_crop(FakeCudaFrame(), face_matrix((5, 5), 5, 0, 8), 8, out=FakeCudaCrops())
+
+
+@needs_compiled
+@pytest.mark.parametrize("extreme", ["tiny feather", "hull far beyond the frame", "nan image", "nan mask",
+                                     "huge image and mask"])
+def test_blend_extremes_are_defined_and_the_same_in_both_implementations(extreme):
+    """Values the fuzzer found to overflow the reference into RuntimeWarnings (errors in this suite) or to reach
+    an undefined NaN -> uint8 conversion in the kernels: both give the same, defined frame (a NaN result is 0).
+    The hull's corners sit at half pixels so no pixel lies on an edge, where float32 and float64 may disagree."""
+    rng = np.random.default_rng(5)
+    frame = random_frame(rng, 48, 48, "bgr")
+    images, _ = random_crops(rng, 1, 32)
+    masks = np.ones((1, 1, 32, 32), np.float32)
+    hull = np.array([[5.5, 5.5], [25.5, 5.5], [25.5, 25.5], [5.5, 25.5]])
+    matrices, feather = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), 0.0
+    if extreme == "tiny feather":
+        feather = 1e-300
+    elif extreme == "hull far beyond the frame":
+        hull, feather = np.array([[-1e11, -1e11], [1e11, -1e11], [1e11, 1e11], [-1e11, 1e11]]), 3.0
+    elif extreme == "nan image":
+        images[0, :, 10:20] = np.nan
+    elif extreme == "nan mask":
+        masks[0, 0, ::3] = np.nan
+    else:
+        images, masks = images * 3e38, masks * 1e30
+    results = {}
+    for impl in ("ref", "cpu"):
+        results[impl] = ops.blend_from_crop(frame.copy(), images, masks, matrices, [hull], feather=feather, impl=impl)
+    assert not np.array_equal(results["ref"], frame), "the blend changed nothing: the case tests nothing"
+    difference = np.abs(results["ref"].astype(np.int16) - results["cpu"].astype(np.int16))
+    assert difference.max() <= 1, f"{extreme}: ref and cpu differ by up to {difference.max()}"

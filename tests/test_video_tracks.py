@@ -3,6 +3,7 @@ from its first frame, and a scene cut starts fresh tracks. The real CenterFace, 
 missing frames are made by a detector that drops the real detector's answer on chosen frames."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -71,3 +72,17 @@ def test_a_scene_cut_starts_fresh_tracks(faces_grid):
         assert {face.track_id for face in face_filter.faces} == first_ids
         face_filter(other_shot)
         assert not {face.track_id for face in face_filter.faces} & first_ids
+
+
+def test_a_resolution_change_starts_fresh_tracks(faces_grid):
+    """The same picture at another size (a stream switching quality): the tracks' boxes are in the old pixels, so
+    it counts as a cut, unlike the same size again."""
+    cuts = SceneCutDetector()
+    smaller = cv2.resize(faces_grid, (faces_grid.shape[1] * 3 // 4, faces_grid.shape[0] * 3 // 4))
+    assert [cuts.is_cut(frame) for frame in (faces_grid, faces_grid, smaller, smaller)] == [False, False, True, False]
+    with Filter(privacy="off", use_generator=False) as face_filter:
+        face_filter(faces_grid)
+        first_ids = {face.track_id for face in face_filter.faces}
+        assert first_ids
+        face_filter(smaller)
+        assert face_filter.faces and not {face.track_id for face in face_filter.faces} & first_ids

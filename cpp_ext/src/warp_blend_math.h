@@ -35,8 +35,9 @@ struct HullEdge {
 };
 
 DEID_HD int clamp_int(int value, int low, int high) { return value < low ? low : (value > high ? high : value); }
+// NaN gives `low`: the integer conversions after a clamp are undefined for NaN (a NaN image, mask or coordinate).
 DEID_HD float clamp_float(float value, float low, float high) {
-  return value < low ? low : (value > high ? high : value);
+  return value >= low ? (value > high ? high : value) : low;
 }
 
 // Bilinear sampling positions with border replicate along one axis of `extent` samples.

@@ -29,11 +29,15 @@ class OnnxRuntimeSession:
                              "reinstall deid_sdk or re-export the model") from error
         self.provider = self._session.get_providers()[0]
         self.precision = "fp32"
-        self.input_names = [node.name for node in self._session.get_inputs()]
-        self.output_names = [node.name for node in self._session.get_outputs()]
-        # Declared dims: an int where the file fixes one, None where it is symbolic (a batch size "N").
-        self.shapes = {node.name: tuple(dim if isinstance(dim, int) else None for dim in node.shape)
-                       for node in [*self._session.get_inputs(), *self._session.get_outputs()]}
+        try:  # a damaged file can hold names that are not UTF-8, which onnxruntime only decodes here
+            self.input_names = [node.name for node in self._session.get_inputs()]
+            self.output_names = [node.name for node in self._session.get_outputs()]
+            # Declared dims: an int where the file fixes one, None where it is symbolic (a batch size "N").
+            self.shapes = {node.name: tuple(dim if isinstance(dim, int) else None for dim in node.shape)
+                           for node in [*self._session.get_inputs(), *self._session.get_outputs()]}
+        except UnicodeDecodeError as error:
+            raise ValueError(f"cannot load ONNX model {model_path}: an input or output name is not UTF-8 "
+                             f"({error}). The file may be corrupt: reinstall deid_sdk or re-export the model") from None
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}

@@ -115,6 +115,9 @@ class EncodingSink(VideoSink):
 
     Opened at the first frame, when the size is known. Frames keep their source timestamps, so frame rate and
     duration equal the input's. Subclasses say where the packets go (`_open_container`) and how to encode.
+    A source that changes resolution later (a camera reconfigured, a stream switching quality) keeps the output's
+    size: its frames are scaled to fit, aspect kept with black borders, and the change is logged once per size
+    (the filter resets its tracks on such a frame: deid_sdk.scene_cut).
     """
 
     def __init__(self, target: str, *, fps: Fraction | float | None = None, codec: str | None = None,
@@ -128,6 +131,7 @@ class EncodingSink(VideoSink):
         self._video = None
         self._last_pts: int | None = None
         self._last_time = 0.0
+        self._sizes_logged: set[tuple[int, int]] = set()
         self.frames_written = 0
 
     def _default_codec(self) -> str:
@@ -172,7 +176,10 @@ class EncodingSink(VideoSink):
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # encoders need strictly increasing timestamps
         self._last_pts = pts
-        picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image),
+        image = frame.image
+        if image.shape[:2] != (self._video.height, self._video.width):
+            image = self._fit(frame)
+        picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image),
                                                    format="bgr24" if frame.color == "bgr" else "rgb24")
         picture.pts = pts
         picture.time_base = frame.time_base
@@ -184,6 +191,14 @@ class EncodingSink(VideoSink):
         except self._av.FFmpegError as error:
             raise OSError(f"cannot write to {self.uri}: {_ffmpeg_message(error)}") from None
         self.frames_written += 1
+
+    def _fit(self, frame: Frame) -> np.ndarray:
+        height, width = frame.image.shape[:2]
+        if (width, height) not in self._sizes_logged:
+            self._sizes_logged.add((width, height))
+            log.warning("%s: the source changed resolution at frame %d (%dx%d, the output is %dx%d): scaled to fit",
+                        self.uri, frame.index, width, height, self._video.width, self._video.height)
+        return fit_into(frame.image, self._video.width, self._video.height)
 
     def _finish(self, complete: bool) -> None:
         """After the encoder is flushed, before the container closes."""
@@ -323,6 +338,20 @@ class StreamSink(EncodingSink):
         delay = self._pace_origin[0] + (media_time - self._pace_origin[1]) - now
         if delay > 0:
             time.sleep(delay)
+
+
+def fit_into(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` scaled into a width x height frame, aspect kept (black borders, the picture centred)."""
+    import cv2
+
+    scale = min(width / image.shape[1], height / image.shape[0])
+    fitted_width, fitted_height = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+    fitted = cv2.resize(image, (fitted_width, fitted_height),
+                        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((height, width, image.shape[2]), np.uint8)
+    top, left = (height - fitted_height) // 2, (width - fitted_width) // 2
+    canvas[top:top + fitted_height, left:left + fitted_width] = fitted
+    return canvas
 
 
 def _ffmpeg_message(error: BaseException) -> str:

@@ -11,6 +11,7 @@ Conventions (shared by every implementation):
   hull weight w = clamp(d / feather, 0, 1) with d the signed distance to the convex hull (positive inside; the min
   over edges of the distance to each edge's line), or w = [d >= 0] when feather <= 0; alpha = mask * w;
   out = floor(frame * (1 - alpha) + generated * alpha + 0.5) clamped to [0, 255], generated = (image + 1) * 127.5.
+  A pixel with w <= 0 or alpha <= 0 keeps its value; a NaN result (NaN in the image or mask) is stored as 0.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def hull_signed_distance(hull: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.n
 def hull_weight(distance: np.ndarray, feather: float) -> np.ndarray:
     if feather <= 0:
         return (distance >= 0).astype(np.float64)
-    return np.clip(distance / feather, 0.0, 1.0)
+    with np.errstate(over="ignore"):  # a tiny feather: d / feather overflows to inf, which the clamp makes 1
+        return np.clip(distance / feather, 0.0, 1.0)
 
 
 def hull_box(hull: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
@@ -139,8 +141,10 @@ def blend_from_crop(frame: np.ndarray, images: np.ndarray, masks: np.ndarray, ma
             generated = generated[..., ::-1]
         inside = (u >= 0) & (u <= size - 1) & (v >= 0) & (v <= size - 1)
         mask = np.where(inside, _bilinear_replicate(masks[index, 0], u, v), 0.0)
-        alpha = (mask * weight)[..., None]
-        region = frame[y0:y1 + 1, x0:x1 + 1, :3].astype(np.float64)
-        mixed = np.floor(region * (1.0 - alpha) + generated * alpha + 0.5)
-        frame[y0:y1 + 1, x0:x1 + 1, :3] = np.clip(mixed, 0, 255).astype(np.uint8)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and huge values: defined below, as in the kernels
+            alpha = np.where(weight > 0, mask * weight, 0.0)[..., None]
+            region = frame[y0:y1 + 1, x0:x1 + 1, :3].astype(np.float64)
+            mixed = np.floor(region * (1.0 - alpha) + generated * alpha + 0.5)
+            mixed = np.where(alpha <= 0, region, np.nan_to_num(np.clip(mixed, 0, 255), nan=0.0))
+        frame[y0:y1 + 1, x0:x1 + 1, :3] = mixed.astype(np.uint8)
     return frame

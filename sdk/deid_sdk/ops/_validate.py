@@ -114,6 +114,8 @@ def check_feathers(feather, count: int) -> np.ndarray:
         raise ValueError(f"feather must be a number or a sequence of {count} numbers, got shape {values.shape}")
     if not np.all(np.isfinite(values)):
         raise ValueError(f"feather must be finite, got {feather!r}")
+    if np.abs(values).max(initial=0.0) > MAX_MATRIX_MAGNITUDE:  # the kernels take it as float32
+        raise ValueError(f"feather must be at most {MAX_MATRIX_MAGNITUDE:g} pixels, got {feather!r}")
     return np.ascontiguousarray(values)
 
 
@@ -138,6 +140,10 @@ def pack_hulls(hulls, count: int) -> tuple[np.ndarray, np.ndarray]:
         points = points.astype(np.float64)
         if not np.all(np.isfinite(points)):
             raise ValueError(f"hulls[{index}] must be finite, got NaN or inf")
+        # As for matrices: products of coordinates (the hull's area, its edge lines) must not overflow float64.
+        if np.abs(points).max() > MAX_MATRIX_MAGNITUDE:
+            raise ValueError(f"hulls[{index}] must hold coordinates of magnitude at most {MAX_MATRIX_MAGNITUDE:g}, "
+                             f"got {np.abs(points).max():.3g}")
         polygons.append(points)
     offsets = np.zeros(count + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p) for p in polygons])
