@@ -266,6 +266,9 @@ class Filter:
             if self.generator is None:
                 face.status, face.reason = "fallback", "no generator model installed"
                 continue
+            if track.privacy is not None and track.privacy.on_fallback:  # the generator's work would be covered
+                face.status, face.reason = "fallback", "privacy guard: track on the fallback rung"
+                continue
             landmarks = self.landmark_predictor.predict(bgr, box)
             if not _plausible_landmarks(landmarks, box):
                 face.status, face.reason = "fallback", "landmarks not found"

@@ -55,6 +55,11 @@ class TrackPrivacy:
     frames_since_check: int | None = None  # None: never checked
     rung: int = 0
 
+    @property
+    def on_fallback(self) -> bool:
+        """The track has reached the last rung: it stays there (the ladder is never climbed down)."""
+        return self.rung >= RUNGS.index(FALLBACK)
+
 
 @dataclass
 class PrivacySummary:
@@ -127,7 +132,7 @@ class PrivacyGuard:
             if face.status != "deidentified":
                 continue
             state: TrackPrivacy = track.privacy
-            if state.rung >= RUNGS.index(FALLBACK):
+            if state.on_fallback:
                 self._send_to_fallback(face, "privacy guard: track on the fallback rung")
                 continue
             if state.rung >= RUNGS.index(GENERATOR_BLUR):
