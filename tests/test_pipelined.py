@@ -1,6 +1,7 @@
 """Detection ahead (deid_sdk.pipelined): on a real clip with the default Filter (CenterFace, dlib landmarks, the
 shipped generator and identity encoder, the SFace guard) it gives the serial Filter's output frames, bit for bit, in
-order; through `deid run`'s loop too; a failure of the worker is made up for in the filter thread."""
+order; through `deid run`'s loop too; a failure of the worker is made up for in the filter thread, and a detector
+that fails there too raises, so the live loop writes the frame black."""
 from __future__ import annotations
 
 import threading
@@ -11,6 +12,8 @@ import pytest
 from deid_sdk import Filter
 from deid_sdk.detect import CenterFaceDetector
 from deid_sdk.io import read_frames, run_pipeline
+from deid_sdk.io.frame import Frame
+from deid_sdk.io.live_loop import protect_frame
 from deid_sdk.pipelined import DetectAhead
 from tests.clips import cut_clip
 from tests.privacy import assert_every_face_covered
@@ -78,6 +81,22 @@ def test_a_failing_worker_falls_back_to_detecting_in_the_filter_thread(frames, s
             output = ahead(frame)
             np.testing.assert_array_equal(output, serial_outputs[index], err_msg=f"frame {index}")
         assert detector.calls_here == 4
+    finally:
+        ahead.close()
+
+
+class AlwaysFails:
+    def detect(self, frame_bgr):
+        raise RuntimeError("detector broke")
+
+
+def test_a_detector_failing_in_both_threads_raises_so_the_loop_blacks_the_frame(frames):
+    ahead = DetectAhead(Filter(detector=AlwaysFails(), use_generator=False))
+    try:
+        frame = Frame(image=frames[0].copy(), index=0, pts=0, time_base=1)
+        ahead.prepare(frame.image)
+        assert not protect_frame(ahead, frame)
+        assert frame.image.max() == 0
     finally:
         ahead.close()
 
