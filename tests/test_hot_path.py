@@ -34,7 +34,7 @@ class CountingCalls:
 
 
 def test_identity_once_per_track_one_generator_call_per_frame_none_on_the_fallback_rung(shared_data):
-    frames = read_frames(str(shared_data / "videos" / "d10.mp4"), 12)
+    frames = read_frames(str(shared_data / "videos" / "d10.mp4"), 8)
     reference = CenterFaceDetector()
     with Filter(privacy_threshold=1e-6) as face_filter:
         generator = face_filter.generator = CountingCalls(face_filter.generator, "__call__")
