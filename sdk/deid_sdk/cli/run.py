@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "opencv: never use jetson_utils")
     loop.add_argument("--no-detect-ahead", dest="detect_ahead", action="store_false",
                       help="detect each frame in the filter thread, not the next one ahead in a worker thread "
-                           "(same output, one core; deid_sdk.pipelined)")
+                           "(same output; deid_sdk.pipelined)")
     loop.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary, errors only in the log")
     parser.set_defaults(handler=run_from_args, check_usage=lambda args: check_pairs(parser, args))
 
