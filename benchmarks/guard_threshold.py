@@ -6,7 +6,9 @@ On one LFW photo of each of the first N eval identities (lfw_splits.json), the S
 five points, the guard's SFace. It prints
 - the cosine of every pair of *different* people's input faces (how similar strangers look to SFace), as quantiles;
 - for the shipped generator (Filter(privacy="off")) and for each rung of the ladder applied on top, the cosine of
-  the output to its own input at the same five points, and the share of faces that pass at each threshold.
+  the output to its own input at the same five points, and the share of faces that pass at each threshold;
+- the fallback applied to the input face itself ("fallback on input"): what a track on the fallback rung gets
+  (the Filter skips the generator for it, its output would be covered anyway).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     identities = json.loads((args.data / "faces" / "lfw_splits.json").read_text())["eval_identities"]
     recognizer = SFaceRecognizer()
     face_filter = Filter(privacy="off")
-    inputs, outputs, blurred, covered = [], [], [], []
+    inputs, outputs, blurred, covered, covered_inputs = [], [], [], [], []
     for name in identities[:args.identities]:
         photo = sorted((args.data / "faces" / "lfw" / name).glob("*.jpg"))[0]
         image = cv2.imread(str(photo))
@@ -52,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         blurred.append(recognizer.embed(output, [detection.points])[0])
         anonymize_box(output, face.box, face_filter.fallback)
         covered.append(recognizer.embed(output, [detection.points])[0])
-    inputs, outputs, blurred, covered = map(np.array, (inputs, outputs, blurred, covered))
+        covered_input = image.copy()
+        anonymize_box(covered_input, face.box, face_filter.fallback)
+        covered_inputs.append(recognizer.embed(covered_input, [detection.points])[0])
+    inputs, outputs, blurred, covered, covered_inputs = map(np.array, (inputs, outputs, blurred, covered,
+                                                                       covered_inputs))
     count = len(inputs)
     strangers = (inputs @ inputs.T)[np.triu_indices(count, 1)]
     print(f"{count} faces (one photo of each of {count} LFW eval identities), SFace cosine at CenterFace's points")
@@ -60,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     print("different people (input vs input, {} pairs): ".format(strangers.size)
           + ", ".join(f"q{q * 100:g} {np.quantile(strangers, q):.3f}" for q in quantiles)
           + f", max {strangers.max():.3f}")
-    for label, embeddings in (("generator", outputs), ("generator+blur", blurred), ("fallback", covered)):
+    for label, embeddings in (("generator", outputs), ("generator+blur", blurred), ("fallback", covered),
+                              ("fallback on input", covered_inputs)):
         similarity = np.sum(inputs * embeddings, axis=1)
         passing = ", ".join(f"<{t:g}: {np.mean(similarity < t):.1%}" for t in THRESHOLDS)
-        print(f"{label:15s} output vs own input: median {np.median(similarity):.3f}, q90 "
+        print(f"{label:17s} output vs own input: median {np.median(similarity):.3f}, q90 "
               f"{np.quantile(similarity, 0.9):.3f}; pass {passing}")
     return 0
 

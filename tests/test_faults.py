@@ -81,7 +81,9 @@ def test_detector_raising_blacks_out_those_frames_logs_once_and_exits_1(face_cli
     monkeypatch.setattr(CenterFaceDetector, "detect", every_third_call_fails)
     output = tmp_path / "out.mp4"
     with caplog.at_level(logging.ERROR, logger="deid_sdk"):
-        status = main(["run", "--source", str(face_clip), "--sink", str(output), "--no-generator", "-q"])
+        # Serial: after a worker failure detection ahead detects again in the filter thread (tests/test_pipelined.py)
+        status = main(["run", "--source", str(face_clip), "--sink", str(output), "--no-generator", "-q",
+                       "--no-detect-ahead"])
     monkeypatch.setattr(CenterFaceDetector, "detect", real_detect)
     assert status == 1, "frames were lost: the exit status must say so"
     assert len([r for r in caplog.records if "detector crashed" in r.getMessage()]) == 1, "one line per kind"

@@ -11,7 +11,9 @@ of that frame is known (the live loop then writes the frame black).
 
 The privacy guard (deid_sdk.privacy, on by default) checks the final blended output of each track with SFace and
 climbs a ladder of rungs up to the fallback until the face is no longer recognizable; a guard error sends the
-frame's faces to the fallback, as any model error does.
+frame's faces to the fallback, as any model error does. A track already on the fallback rung (it never climbs
+down) skips landmarks, identity, warp, generator and blend: the fallback would cover their output.
+For streams, deid_sdk.pipelined runs detection of the next frame ahead in a worker thread.
 """
 from __future__ import annotations
 
@@ -282,6 +284,9 @@ class Filter:
                 continue
             if self.generator is None:
                 face.status, face.reason = "fallback", "no generator model installed"
+                continue
+            if track.privacy is not None and track.privacy.on_fallback:  # the generator's work would be covered
+                face.status, face.reason = "fallback", "privacy guard: track on the fallback rung"
                 continue
             landmarks = self.landmark_predictor.predict(bgr, box)
             if not _plausible_landmarks(landmarks, box):

@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--io", choices=IO_CHOICES, default="auto",
                       help="auto: jetson_utils for cameras, streams and display when importable; "
                            "opencv: never use jetson_utils")
+    loop.add_argument("--no-detect-ahead", dest="detect_ahead", action="store_false",
+                      help="detect each frame in the filter thread, not the next one ahead in a worker thread "
+                           "(same output; deid_sdk.pipelined)")
     loop.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary, errors only in the log")
     parser.set_defaults(handler=run_from_args, check_usage=lambda args: check_pairs(parser, args))
 
@@ -99,7 +102,8 @@ def run_from_args(args: argparse.Namespace, stop: threading.Event) -> int:
         args.source, args.sink, filter_options=filter_kwargs(args), audio=args.audio,
         max_frames=args.max_frames, queue_size=args.queue_size, io=args.io, codec=args.codec,
         crf=args.crf, bitrate=args.bitrate, image_fps=args.image_fps,
-        reconnect_attempts=args.reconnect_attempts, stop=stop, progress=None if args.quiet else Progress())
+        reconnect_attempts=args.reconnect_attempts, stop=stop, progress=None if args.quiet else Progress(),
+        detect_ahead=args.detect_ahead)
     if not args.quiet:
         print(summary_line(summary, args.sink), file=sys.stderr)
         if summary.privacy is not None:

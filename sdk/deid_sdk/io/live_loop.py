@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -167,14 +168,30 @@ class LiveLoop:
             self._put_until(self._captured, _END, stop.is_set)
 
     def _filter(self, stop: threading.Event, output_finished: threading.Event) -> None:
+        # A filter with prepare() (deid_sdk.pipelined.DetectAhead) starts on the next queued frame before this one
+        # is filtered; frames are still filtered and passed on one by one, in order, each after its own result.
         summary = self.summary
+        prepare = getattr(self.anonymize, "prepare", None)
+        prepared: deque[Frame] = deque()
+        ended = False
         while not stop.is_set():
-            try:
-                frame = self._captured.get(timeout=_POLL)
-            except queue.Empty:
-                continue
-            if frame is _END:
+            if not ended and (not prepared or (prepare is not None and len(prepared) < 2)):
+                try:
+                    frame = self._captured.get(timeout=_POLL) if not prepared else self._captured.get_nowait()
+                except queue.Empty:
+                    if not prepared:
+                        continue
+                    frame = None  # nothing queued: filter the frame in hand now (live latency)
+                if frame is _END:
+                    ended = True
+                elif frame is not None:
+                    if prepare is not None:
+                        prepare(frame.image)
+                    prepared.append(frame)
+                    continue
+            if not prepared:
                 return
+            frame = prepared.popleft()
             if not protect_frame(self.anonymize, frame, self._faults_logged):
                 summary.frames_blanked += 1
             if not self._put_until(self._filtered, frame, output_finished.is_set):

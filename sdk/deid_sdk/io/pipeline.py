@@ -30,12 +30,15 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
                  reconnect_attempts: int | None = None, stop: threading.Event | None = None,
                  progress: ProgressReporter | None = None,
                  anonymize: Callable[..., np.ndarray] | None = None,
-                 wrap_filter: Callable[[Callable], Callable[..., np.ndarray]] | None = None) -> LoopSummary:
+                 wrap_filter: Callable[[Callable], Callable[..., np.ndarray]] | None = None,
+                 detect_ahead: bool = True) -> LoopSummary:
     """De-identify every frame from `source` into `sink` until the source ends, `max_frames`, or `stop` is set.
 
     `filter_options`: Filter options (a `target` image in BGR order). `anonymize` replaces the default
     `Filter(**filter_options)` (any callable taking (image, inplace=True)). `wrap_filter(filter)` is called
     instead of the filter when given (deid_sdk.shared_models: several streams batching one generator).
+    `detect_ahead`: the default Filter detects the next frame in a worker thread while it finishes the current one
+    (deid_sdk.pipelined; same output, both cores busy); False runs every stage of a frame in the filter thread.
     The sink is always closed into a playable result, also when a stage fails; the failure is then raised.
     """
     if max_frames is not None and max_frames < 1:
@@ -54,6 +57,10 @@ def run_pipeline(source: str, sink: str, *, filter_options: dict | None = None, 
             if video_source.color == "rgb" and isinstance(target, np.ndarray) and target.ndim == 3:
                 options["target"] = np.ascontiguousarray(target[:, :, ::-1])
             owned_filter = anonymize = Filter(color=video_source.color, **options)
+            if detect_ahead:
+                from deid_sdk.pipelined import DetectAhead
+
+                owned_filter = anonymize = DetectAhead(owned_filter)
         if wrap_filter is not None:
             anonymize = wrap_filter(anonymize)
         total = video_source.frame_count
