@@ -54,6 +54,8 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
             open_sink(str(video_path), source) as sink:
         mode = "generator" if face_filter.generator_available else f"fallback only ({face_filter.fallback})"
         print(f"deid demo: {source.uri} -> {video_path} [{mode}]")
+        # The guard's threshold (None: privacy="off"), read while the Filter is open (closing it drops the guard).
+        threshold = face_filter.guard.threshold if face_filter.guard is not None else None
         while not stop.is_set() and (args.max_frames is None or len(samples) < args.max_frames):
             frame = source.read()
             if frame is None:
@@ -67,7 +69,6 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
                 verdicts.setdefault(face.track_id, GuardVerdict()).update(face)
             face_area = sum(float(np.prod(face.box[2:] - face.box[:2])) for face in face_filter.faces)
             if frame.index % 5 == 0 and face_area > best_faces:
-                threshold = face_filter.guard.threshold if face_filter.guard is not None else None
                 labels = [verdicts[face.track_id].label(threshold) for face in face_filter.faces]
                 best_pair = (original, frame.image.copy(), [face.box for face in face_filter.faces], labels)
                 best_faces = face_area
@@ -79,7 +80,6 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     print(stage_table(samples))
     print(f"faces: {statuses['deidentified']} de-identified, {statuses['fallback']} covered by the fallback")
     print(face_filter.privacy_summary.describe())
-    threshold = face_filter.guard.threshold if face_filter.guard is not None else None
     for track_id, verdict in sorted(verdicts.items()):
         print(f"  face track {track_id}: {verdict.label(threshold)}")
     print(f"wrote {video_path} and {sheet_path}")
