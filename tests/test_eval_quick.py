@@ -46,6 +46,11 @@ def test_report_structure(quick_run):
         assert set(figures["utility"]["detection_rate"]) == {"centerface", "yunet"}
     for figures in report["videos"].values():
         assert figures["frames"] == 30 and figures["fps"] > 0
+        assert set(figures["leaks"]) == {"sface", "mobilefacenet"}
+    # The guard's rungs (from f.faces) on the SDK's rows only.
+    rungs = report["photos"]["sdk"]["rungs"]
+    assert rungs["faces"] >= 10 and sum(rungs["per_rung"].values()) == pytest.approx(1.0)
+    assert report["photos"]["noop"]["rungs"] is None and report["videos"]["sdk"]["rungs"]["faces"] >= 30
     # --quick sweeps the SDK (the default swept method) at strengths 0.5 and 1.
     assert [point["strength"] for point in report["sweep"]["sdk"]] == [0.5, 1.0]
     assert set(report["sweep"]["sdk"][0]["privacy"]) == set(ATTACKERS)

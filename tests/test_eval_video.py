@@ -17,7 +17,7 @@ from deid_eval.report import markdown_report
 from deid_eval.video import LEAK_POSITIONS, evaluate_videos
 
 pytestmark = pytest.mark.shared_data
-FRAMES = 12
+FRAMES = 8
 JUDGES = ("sface", "mobilefacenet")
 
 
