@@ -125,19 +125,18 @@ def _redetected_points(input_faces: list, output_faces: list) -> list:
     return matched
 
 
-def _count_leaks(output: np.ndarray, info: FrameInput, judges: dict, yunet, tally: VideoTally) -> None:
-    """Both leak positions for every judge; a face YuNet does not find again in the output cannot leak re-detected."""
+def _count_leaks(output: np.ndarray, info: FrameInput, at_input: dict, judges: dict, yunet, tally: VideoTally) -> None:
+    """Both leak positions for every judge (`at_input`: judge -> embeddings of the output at the input faces' points);
+    a face YuNet does not find again in the output cannot leak re-detected."""
     redetected = _redetected_points(info.yunet_detections, yunet.detect(output))
     tally.frames_with_face += 1
     tally.faces += len(info.yunet_detections)
     for name, judge in judges.items():
         sources = info.source_embeddings[name]
-        at_input = [judge.matches(judge.embed_at(output, face.points), source)
-                    for face, source in zip(info.yunet_detections, sources)]
-        again = [points is not None and judge.matches(judge.embed_at(output, points), source)
-                 for points, source in zip(redetected, sources)]
-        tally.leaks[name]["at_input"].add(at_input)
-        tally.leaks[name]["redetected"].add(again)
+        tally.leaks[name]["at_input"].add([judge.matches(embedding, source)
+                                           for embedding, source in zip(at_input[name], sources)])
+        tally.leaks[name]["redetected"].add([points is not None and judge.matches(judge.embed_at(output, points), source)
+                                             for points, source in zip(redetected, sources)])
 
 
 def evaluate_clip(method: Method, clip: ClipInput, judges: dict, yunet, tally: VideoTally,
@@ -147,7 +146,6 @@ def evaluate_clip(method: Method, clip: ClipInput, judges: dict, yunet, tally: V
     `judges`: {name: cosine attacker}; SFace ("sface") must be among them (identity consistency uses it)."""
     method.reset()
     method.take_privacy_summary()
-    sface = judges["sface"]
     timer = Timer()
     previous_output = previous_faces = previous_embeddings = None
     kept = None
@@ -156,9 +154,11 @@ def evaluate_clip(method: Method, clip: ClipInput, judges: dict, yunet, tally: V
             output = method(frame, info.baseline_detections if method.uses_detections else [])
         if index == keep_frame:
             kept = output
-        output_embeddings = [sface.embed_at(output, d.points) for d in info.yunet_detections]
+        at_input = {name: [judge.embed_at(output, d.points) for d in info.yunet_detections]
+                    for name, judge in judges.items()}
+        output_embeddings = at_input["sface"]
         if info.yunet_detections:
-            _count_leaks(output, info, judges, yunet, tally)
+            _count_leaks(output, info, at_input, judges, yunet, tally)
         if previous_output is not None and info.face_mask.any():
             tally.flicker_output += float(np.abs(output.astype(np.int16) - previous_output.astype(np.int16))[info.face_mask].mean())
             tally.flicker_input += float(np.abs(frame.astype(np.int16) - clip.frames[index - 1].astype(np.int16))[info.face_mask].mean())
