@@ -34,6 +34,7 @@ from deid_sdk.landmarks import LandmarkPredictor
 from deid_sdk.model_files import (BUILD_COMMAND, GENERATOR_FILES, IDENTITY_FILES, resolve_precision,
                                   shipped_model)
 from deid_sdk.privacy import DEFAULT_THRESHOLD, FALLBACK, GENERATOR, PrivacyGuard, PrivacySummary, check_privacy
+from deid_sdk.recall import DEFAULT_RECALL_DETECTOR, check_recall_detector, with_recall
 from deid_sdk.scene_cut import SceneCutDetector
 from deid_sdk.shared_models import SharedModels
 from deid_sdk.track import FaceTracker, Track, smooth_landmarks
@@ -77,7 +78,7 @@ class Filter:
                  detect_width: int | None = None, tracking: bool = True, threads: int = 2,
                  detector: FaceDetector | None = None, use_generator: bool = True, precision: str = "fp32",
                  privacy: str = "default", privacy_threshold: float = DEFAULT_THRESHOLD,
-                 models: SharedModels | None = None):
+                 recall_detector: str = DEFAULT_RECALL_DETECTOR, models: SharedModels | None = None):
         # Every option is checked here, before any model loads, with a message naming it.
         if model is not None and not isinstance(model, (str, Path)):
             raise TypeError(f"model must be a path to a generator ONNX file or None, got {type(model).__name__}")
@@ -102,14 +103,17 @@ class Filter:
                              "pass the file of the precision you want and leave precision at 'fp32'")
         self.privacy = check_privacy(privacy)
         privacy_threshold = check_open_unit_interval(privacy_threshold, "privacy_threshold")
+        recall_detector = check_recall_detector(recall_detector)
         if models is not None and not isinstance(models, SharedModels):
             raise TypeError(f"models must be a SharedModels (deid_sdk.shared_models) or None, got "
                             f"{type(models).__name__}")
         target = _check_target(target)
 
         # models: loaded once for several streams (deid_sdk.shared_models); this Filter then loads none.
-        self.detector = detector or (models.detector if models is not None else CenterFaceDetector(
-            threshold=threshold, detect_width=detect_width, threads=self.threads, backend=backend))
+        # recall_detector: a second detector beside the main one (deid_sdk.recall; models.detector has it already).
+        self.detector = models.detector if detector is None and models is not None else with_recall(
+            detector or CenterFaceDetector(threshold=threshold, detect_width=detect_width, threads=self.threads,
+                                           backend=backend), recall_detector)
         self.landmark_predictor = models.landmark_predictor if models is not None else LandmarkPredictor()
         self.tracker = FaceTracker(enabled=tracking)
         self.scene_cuts = SceneCutDetector()

@@ -1,45 +1,26 @@
-"""Face detectors used by the evaluation: CenterFace (the SDK's own) and YuNet (independent of the SDK).
+"""Face detectors used by the evaluation: CenterFace (the SDK's own) and YuNet on its own model file.
 
+YuNet's loader and decoder live in the SDK (deid_sdk.yunet, the SDK's recall path); the evaluation runs it on
+the YuNet file of ../shared/data/models (not the SDK's `yunet.onnx`), with the candidate limit it always used.
 Both return `deid_sdk.detect.Detection` records (box x1,y1,x2,y2; score; 5 points ordered image-left eye,
 image-right eye, nose, image-left mouth corner, image-right mouth corner).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 from deid_sdk.detect import CenterFaceDetector, Detection
+from deid_sdk.yunet import YuNetDetector as _SDKYuNetDetector
 
 from deid_eval.paths import YUNET_MODEL, require_file
 
 DETECTOR_NAMES = ("centerface", "yunet")
 
 
-class YuNetDetector:
-    """OpenCV's FaceDetectorYN on the YuNet ONNX; the input size follows each frame."""
+class YuNetDetector(_SDKYuNetDetector):
+    """The SDK's YuNet detector on the evaluation's YuNet file (../shared/data/models/yunet_n_640_640.onnx)."""
 
-    def __init__(self, model_path: Path | str = YUNET_MODEL, score_threshold: float = 0.6,
-                 nms_threshold: float = 0.3):
-        path = require_file(Path(model_path), "YuNet model")
-        self._detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 50)
-        self._size: tuple[int, int] = (320, 320)
-
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        height, width = frame_bgr.shape[:2]
-        if (width, height) != self._size:
-            self._detector.setInputSize((width, height))
-            self._size = (width, height)
-        _, faces = self._detector.detect(frame_bgr)
-        if faces is None:
-            return []
-        detections = []
-        for face in faces:
-            x, y, w, h = (float(v) for v in face[:4])
-            box = np.clip(np.array([x, y, x + w, y + h], dtype=np.float32), 0, [width, height, width, height])
-            detections.append(Detection(box=box, score=float(face[14]),
-                                        points=face[4:14].reshape(5, 2).astype(np.float32)))
-        return detections
+    def __init__(self, model_path=YUNET_MODEL, score_threshold: float = 0.6, nms_threshold: float = 0.3):
+        super().__init__(require_file(model_path, "YuNet model"), score_threshold, nms_threshold, top_k=50)
 
 
 def make_detector(name: str):

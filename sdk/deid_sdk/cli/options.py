@@ -8,6 +8,7 @@ from deid_sdk.fallback import FALLBACK_MODES
 from deid_sdk.filter import IMPLS
 from deid_sdk.model_files import PRECISIONS
 from deid_sdk.privacy import PRIVACY_MODES
+from deid_sdk.recall import DEFAULT_RECALL_DETECTOR, RECALL_DETECTORS
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,9 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--privacy", choices=PRIVACY_MODES, default="default",
                        help="privacy guard: SFace checks each track's output and escalates up to the fallback "
                             "(default: every new track, then every few frames; strict: every frame; off)")
+    group.add_argument("--recall-detector", choices=RECALL_DETECTORS, default=DEFAULT_RECALL_DETECTOR,
+                       help="a second face detector beside CenterFace, for small and distant faces it misses "
+                            f"(default: {DEFAULT_RECALL_DETECTOR}; docs/benchmark.md, 'Detector recall')")
     group.add_argument("--min-face", type=int, default=24, help="smaller faces (pixels) get the fallback (default 24)")
     group.add_argument("--threshold", type=float, default=0.5, help="face detection threshold in (0, 1) (default 0.5)")
     group.add_argument("--detect-width", type=int, default=None,
@@ -45,7 +49,7 @@ def filter_kwargs(args: argparse.Namespace) -> dict:
                    use_generator=not args.no_generator, min_face=args.min_face, threshold=args.threshold,
                    detect_width=args.detect_width, tracking=not args.no_tracking, feather=args.feather,
                    backend=args.backend, impl=args.impl, threads=args.threads, precision=args.precision,
-                   privacy=args.privacy)
+                   privacy=args.privacy, recall_detector=args.recall_detector)
     if args.target is not None:
         options["target"] = read_target(args.target)
     return options
