@@ -46,6 +46,11 @@ def test_report_structure(quick_run):
         assert set(figures["utility"]["detection_rate"]) == {"centerface", "yunet"}
     for figures in report["videos"].values():
         assert figures["frames"] == 30 and figures["fps"] > 0
+        assert set(figures["leaks"]) == {"sface", "mobilefacenet"}
+    # The guard's rungs (from f.faces) on the SDK's rows only.
+    rungs = report["photos"]["sdk"]["rungs"]
+    assert rungs["faces"] >= 10 and sum(rungs["per_rung"].values()) == pytest.approx(1.0)
+    assert report["photos"]["noop"]["rungs"] is None and report["videos"]["sdk"]["rungs"]["faces"] >= 30
     # --quick sweeps the SDK (the default swept method) at strengths 0.5 and 1.
     assert [point["strength"] for point in report["sweep"]["sdk"]] == [0.5, 1.0]
     assert set(report["sweep"]["sdk"][0]["privacy"]) == set(ATTACKERS)
@@ -59,7 +64,7 @@ def test_noop_leaks_everything(quick_run):
         assert noop["privacy"][attacker]["identification"]["top1"] >= 0.8
     assert noop["utility"]["landmark_error"] == 0.0
     assert noop["utility"]["pixel_change_inside"] == 0.0
-    assert report["videos"]["noop"]["leak_rate"] >= 0.9
+    assert report["videos"]["noop"]["leaks"]["sface"]["at_input"]["frame_rate"] >= 0.9
     assert report["videos"]["noop"]["flicker_ratio"] == pytest.approx(1.0)
 
 
@@ -70,7 +75,8 @@ def test_blur_reduces_identification(quick_run):
         blur = report["photos"]["blur"]["privacy"][attacker]["identification"]
         assert blur["top1"] < noop["top1"]
         assert blur["mean_rank"] > noop["mean_rank"]
-    assert report["videos"]["blur"]["leak_rate"] < report["videos"]["noop"]["leak_rate"]
+    leak = {method: report["videos"][method]["leaks"]["sface"]["at_input"]["frame_rate"] for method in ("noop", "blur")}
+    assert leak["blur"] < leak["noop"]
 
 
 def test_no_method_changes_anything_outside_the_face(quick_run):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 import pytest
 
 from tests.privacy import assert_faces_covered_in_video
@@ -206,6 +207,13 @@ def test_demo_covers_every_face_of_the_built_in_clip(tmp_path):
     shares = re.search(r"privacy: 6 faces output \(generator ([\d.]+)%, generator\+blur ([\d.]+)%, "
                        r"fallback ([\d.]+)%\); (\d+) guard checks", result.stdout)
     assert shares and int(shares[4]) >= 1, result.stdout
+    # Per face track, the guard's verdict: passed on a rung, or which rung it needed, with the SFace similarity.
+    verdicts = re.findall(r"face track \d+: (passed the guard on|needed) (generator|generator\+blur|fallback) "
+                          r"\(SFace (-?[\d.]+) (<|>=) ([\d.]+)\)", result.stdout)
+    assert verdicts, result.stdout
+    for verdict, rung, similarity, sign, threshold in verdicts:
+        assert (verdict == "passed the guard on") == (rung == "generator"), verdicts
+        assert (sign == "<") == (float(similarity) < float(threshold)), verdicts
     assert sum(float(share) for share in shares.groups()[:3]) == pytest.approx(100, abs=0.2)
     clip = tmp_path / "clip"
     clip.mkdir()
@@ -214,3 +222,19 @@ def test_demo_covers_every_face_of_the_built_in_clip(tmp_path):
             cv2.imwrite(str(clip / f"{index:02d}.png"), source.read().image)
     assert assert_faces_covered_in_video(clip, tmp_path / "demo.mp4", every=1) == 6
     assert cv2.imread(str(tmp_path / "demo_side_by_side.png")) is not None
+
+
+def test_demo_sheet_writes_the_guard_verdict_on_the_output_half_only():
+    from deid_sdk.cli.demo import side_by_side
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    output = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    box = np.array([100.0, 80.0, 180.0, 180.0])
+    plain = side_by_side(frame, output, [box])
+    labelled = side_by_side(frame, output, [box], ["needed fallback (SFace 0.45 >= 0.20)"])
+    assert plain.shape == labelled.shape
+    assert np.array_equal(labelled[:240, :320], frame)            # the input half is untouched
+    changed_rows, changed_columns = np.nonzero(np.any(labelled[:240, 320:] != output, axis=2))
+    assert changed_rows.size > 0 and changed_rows.max() < box[1]  # the caption sits above the face box
+    assert np.array_equal(labelled[240:], plain[240:])            # the enlarged faces carry no caption

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deid_eval.attackers import DEFAULT_THRESHOLDS, make_attacker
+from deid_eval.attackers import DEFAULT_THRESHOLDS, MobileFaceNetAttacker, SFaceAttacker, make_attacker
 from deid_eval.calibration import threshold_at_far
 from deid_eval.detectors import make_detector
 from deid_eval.embedding_cache import EmbeddingCache
@@ -18,6 +19,7 @@ from deid_eval.faces import eval_identities, identification_set, load_face_folde
 from deid_eval.gallery_workers import fill_in_parallel
 from deid_eval.identification import Gallery
 from deid_eval.methods import make_method, method_label
+from deid_eval.paths import MOBILEFACENET_MODEL
 from deid_eval.photos import PhotoContext
 from deid_eval.report import contact_sheet, plot_privacy_vs_change, plot_strength_sweep, write_report
 from deid_eval.video import evaluate_videos, list_videos
@@ -62,6 +64,23 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} CPU cores ({model}), {platform.machine()}, Python {platform.python_version()}, no GPU used"
+
+
+def video_judges(attackers: dict, mobilefacenet_model: Path = MOBILEFACENET_MODEL) -> dict:
+    """The recognizers that count video leaks: SFace always, MobileFaceNet unless its model file is absent.
+
+    Reuses the photo attackers where they were built. MobileFaceNet is evaluation-only data in ../shared/data, so a
+    machine without it still gets SFace's figures, and a message says what is missing.
+    """
+    judges = {"sface": attackers.get("sface") or SFaceAttacker()}
+    if "mobilefacenet" in attackers:
+        judges["mobilefacenet"] = attackers["mobilefacenet"]
+    else:
+        try:
+            judges["mobilefacenet"] = MobileFaceNetAttacker(model_path=mobilefacenet_model)
+        except FileNotFoundError as error:
+            print(f"deid-eval: video leaks are judged by SFace only, without MobileFaceNet: {error}", file=sys.stderr)
+    return judges
 
 
 def run_benchmark(settings: Settings) -> dict:
@@ -135,8 +154,7 @@ def run_benchmark(settings: Settings) -> dict:
     if video_paths:
         videos, video_samples, video_input = evaluate_videos(
             methods, video_paths, settings.max_frames, detectors[settings.detector], detectors["yunet"],
-            attackers["sface"] if "sface" in attackers else make_attacker("sface"),
-            settings.show_progress)
+            video_judges(attackers), settings.show_progress)
     for method in methods.values():
         method.close()
     phase_done("videos")

@@ -45,6 +45,10 @@ class Method:
     def close(self) -> None:
         pass
 
+    def take_privacy_summary(self):
+        """The SDK privacy guard's tally of output faces per rung since the last call; None: no guard ladder."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}
 
@@ -144,6 +148,13 @@ class SdkFilter(Method):
         self._filter_class = Filter
         self.options = options
         self._filter = Filter(**options)
+        self._privacy = self._new_summary()
+
+    @staticmethod
+    def _new_summary():
+        from deid_sdk.privacy import PrivacySummary
+
+        return PrivacySummary()
 
     @property
     def supports_strength(self) -> bool:  # type: ignore[override]
@@ -154,7 +165,14 @@ class SdkFilter(Method):
         if not isinstance(out, np.ndarray) or out.shape != frame_bgr.shape or out.dtype != np.uint8:
             raise TypeError(f"deid_sdk.Filter returned {type(out).__name__} "
                             f"{getattr(out, 'shape', None)} {getattr(out, 'dtype', None)}; expected {frame_bgr.shape} uint8")
+        for face in self.faces:
+            self._privacy.add(face)
         return out
+
+    def take_privacy_summary(self):
+        """The guard's tally (deid_sdk.privacy.PrivacySummary, from f.faces) since the last call."""
+        summary, self._privacy = self._privacy, self._new_summary()
+        return summary
 
     @property
     def faces(self) -> list:
@@ -170,6 +188,18 @@ class SdkFilter(Method):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, **{key: str(value) for key, value in self.options.items()}}
+
+
+def rung_figures(summaries: list) -> dict | None:
+    """Faces, guard checks and the share of faces per rung over several PrivacySummary (None: no guard ladder)."""
+    summaries = [s for s in summaries if s is not None]
+    if not summaries:
+        return None
+    faces = sum(s.faces for s in summaries)
+    counts = {rung: sum(s.per_rung[rung] for s in summaries) for rung in summaries[0].per_rung}
+    return {"faces": faces, "checks": sum(s.checks for s in summaries),
+            "failed_checks": sum(s.failed_checks for s in summaries),
+            "per_rung": {rung: count / faces if faces else float("nan") for rung, count in counts.items()}}
 
 
 def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from deid_eval.detectors import central_face
 from deid_eval.faces import FaceFolder
 from deid_eval.identification import Gallery, identification_summary, rank_probes, verification_summary
-from deid_eval.methods import Method, Timer
+from deid_eval.methods import Method, Timer, rung_figures
 from deid_eval.utility import (UtilityTally, angle_difference, face_detected_at, face_region_mask, head_pose,
                                landmark_error, pixel_change)
 
@@ -75,6 +75,7 @@ class PhotoContext:
         tally = UtilityTally()
         timer = Timer()
         kept = []
+        method.take_privacy_summary()
         for probe in tqdm(inputs, desc=f"photos {label or method.name}", disable=not show_progress, leave=False):
             method.reset()
             detections = probe.detections[self.baseline_detector] if method.uses_detections else []
@@ -100,7 +101,8 @@ class PhotoContext:
                 "threshold": attacker.threshold,
             }
         figures = {"privacy": privacy, "utility": tally.summary(),
-                   "method_seconds_per_photo": timer.seconds / max(timer.calls, 1)}
+                   "method_seconds_per_photo": timer.seconds / max(timer.calls, 1),
+                   "rungs": rung_figures([method.take_privacy_summary()])}
         return figures, kept
 
     def _measure_utility(self, probe: ProbeInput, output: np.ndarray, output_detections: dict,

@@ -49,10 +49,13 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     video_path, sheet_path = out_dir / "demo.mp4", out_dir / "demo_side_by_side.png"
     samples, statuses = [], {"deidentified": 0, "fallback": 0}
     best_pair, best_faces = None, -1.0
+    verdicts: dict[int, GuardVerdict] = {}  # per track: what the privacy guard decided, for the sheet and summary
     with open_input(args.input) as source, Filter(color=source.color, **filter_kwargs(args)) as face_filter, \
             open_sink(str(video_path), source) as sink:
         mode = "generator" if face_filter.generator_available else f"fallback only ({face_filter.fallback})"
         print(f"deid demo: {source.uri} -> {video_path} [{mode}]")
+        # The guard's threshold (None: privacy="off"), read while the Filter is open (closing it drops the guard).
+        threshold = face_filter.guard.threshold if face_filter.guard is not None else None
         while not stop.is_set() and (args.max_frames is None or len(samples) < args.max_frames):
             frame = source.read()
             if frame is None:
@@ -63,9 +66,11 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
             samples.append(dict(face_filter.stats))
             for face in face_filter.faces:
                 statuses[face.status] += 1
+                verdicts.setdefault(face.track_id, GuardVerdict()).update(face)
             face_area = sum(float(np.prod(face.box[2:] - face.box[:2])) for face in face_filter.faces)
             if frame.index % 5 == 0 and face_area > best_faces:
-                best_pair = (original, frame.image.copy(), [face.box for face in face_filter.faces])
+                labels = [verdicts[face.track_id].label(threshold) for face in face_filter.faces]
+                best_pair = (original, frame.image.copy(), [face.box for face in face_filter.faces], labels)
                 best_faces = face_area
     if not samples:
         raise ValueError(f"{source.uri}: no frames to process")
@@ -75,13 +80,58 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     print(stage_table(samples))
     print(f"faces: {statuses['deidentified']} de-identified, {statuses['fallback']} covered by the fallback")
     print(face_filter.privacy_summary.describe())
+    for track_id, verdict in sorted(verdicts.items()):
+        print(f"  face track {track_id}: {verdict.label(threshold)}")
     print(f"wrote {video_path} and {sheet_path}")
     return 0
 
 
-def side_by_side(frame: np.ndarray, output: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
-    """Input | output, and under it the largest face of each, enlarged, so the change is easy to see."""
-    sheet = np.concatenate([frame, output], axis=1)
+class GuardVerdict:
+    """What the privacy guard did to one track so far: its rung and its last SFace similarity (output vs input)."""
+
+    def __init__(self) -> None:
+        self.rung = self.reason = ""
+        self.similarity: float | None = None  # the last check's cosine; frames between checks carry none
+
+    def update(self, face) -> None:
+        self.rung, self.reason = face.rung, face.reason
+        if face.similarity is not None:
+            self.similarity = face.similarity
+
+    def label(self, threshold: float | None) -> str:
+        """E.g. 'passed the guard on generator (SFace 0.12 < 0.20)', 'needed fallback (SFace 0.45 >= 0.20)'."""
+        from deid_sdk.privacy import GENERATOR
+
+        if threshold is None:
+            return f"{self.rung}, not checked (privacy off)"
+        if self.similarity is None:
+            return f"{self.rung}, not checked ({self.reason or 'no check due yet'})"
+        verdict = "passed the guard on" if self.rung == GENERATOR else "needed"
+        # The similarity is that of the last check: the one that passed, or the one that sent the face to the fallback.
+        sign = "<" if self.similarity < threshold else ">="
+        return f"{verdict} {self.rung} (SFace {self.similarity:.2f} {sign} {threshold:.2f})"
+
+
+def _caption(image: np.ndarray, box: np.ndarray, text: str) -> None:
+    """The guard's verdict above a face box (below it at the top edge), white on black, in place."""
+    scale = max(0.4, image.shape[0] / 900)
+    thickness = max(1, round(scale * 2))
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x = int(min(max(0, box[0]), max(0, image.shape[1] - width)))
+    y = int(box[1]) - 6 if box[1] - height - baseline - 6 >= 0 else int(box[3]) + height + 6
+    cv2.rectangle(image, (x, y - height - baseline), (x + width, y + baseline), (0, 0, 0), -1)
+    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def side_by_side(frame: np.ndarray, output: np.ndarray, boxes: list[np.ndarray],
+                 labels: list[str] | None = None) -> np.ndarray:
+    """Input | output, and under it the largest face of each, enlarged, so the change is easy to see.
+
+    `labels`: one caption per box (the guard's verdict), drawn on the output half only."""
+    shown = output.copy()
+    for box, text in zip(boxes, labels or []):
+        _caption(shown, box, text)
+    sheet = np.concatenate([frame, shown], axis=1)
     if not boxes:
         return sheet
     x1, y1, x2, y2 = max(boxes, key=lambda box: float(np.prod(box[2:] - box[:2])))
