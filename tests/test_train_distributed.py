@@ -57,8 +57,12 @@ def test_two_ranks_take_the_step_of_one_process_at_the_same_global_batch(runs):
     one, (two_dir, two) = losses(runs["one"][0]), runs["two"]
     two_losses = losses(two_dir)
     assert sorted(two_losses) == [1, 2]                     # rank 0 alone wrote the log: one line per step
-    for step in (1, 2):
-        assert_same_losses(two_losses[step], one[step])
+    assert_same_losses(two_losses[1], one[1])
+    # After the update the generator's terms still agree to ~3e-4; the discriminator's loss and the small identity push
+    # drift more (5.7e-3 and 1.9e-3 with torch 2.13.0 on 2026-12-02: Adam's first step amplifies the reduction order)
+    # but stay under the 1e-2..6e-2 that steps without DDP's averaging give.
+    assert_same_losses(two_losses[2], one[2], terms=("generator", "reconstruction_masked", "perceptual_source"))
+    assert_same_losses(two_losses[2], one[2], terms=("discriminator", "identity_push"), rel=1e-2)
     assert "effective batch 4 = 2 ranks x 2, lr 0.001" in two.stdout
     summary = json.loads((two_dir / "summary.json").read_text())
     assert (summary["ranks"], summary["batch_per_rank"], summary["batch_size"]) == (2, 2, 4)
