@@ -198,15 +198,14 @@ class Filter:
         """
         if self._closed:
             raise RuntimeError("this Filter is closed; create a new one")
+        inplace = check_bool(inplace, "inplace")
         if ops.is_cuda_array(frame):
             from deid_sdk.cuda_frame import host_frame
 
-            with host_frame(frame, writable=check_bool(inplace, "inplace")) as pixels:
+            with host_frame(frame, writable=inplace) as pixels:
                 output = self(pixels, inplace=inplace)
             return frame if inplace else output
         check_frame(frame)  # also refuses strided views: in place would otherwise mean a copy
-        if not isinstance(inplace, (bool, np.bool_)):
-            raise TypeError(f"inplace must be True or False, got {inplace!r}")
         if inplace and not frame.flags.writeable:
             raise ValueError("inplace=True needs a writeable frame, got a read-only array")
         start = time.perf_counter()
@@ -289,11 +288,9 @@ class Filter:
                 face.status, face.reason = "fallback", "privacy guard: track on the fallback rung"
                 continue
             landmarks = self.landmark_predictor.predict(bgr, box)
-            if not _plausible_landmarks(landmarks, box):
-                face.status, face.reason = "fallback", "landmarks not found"
-                continue
-            if not _hull_holds_points(landmarks, detection.points):
-                face.status, face.reason = "fallback", "landmarks disagree with the detector's eyes/nose/mouth"
+            problem = _landmark_fit_problem(landmarks, box, detection.points)
+            if problem:
+                face.status, face.reason = "fallback", problem
                 continue
             track.landmarks = smooth_landmarks(track.landmarks, landmarks)
             face.landmarks = track.landmarks
@@ -409,23 +406,20 @@ def _default_feather(landmarks: np.ndarray) -> float:
     return float(np.clip(width * 0.08, 2.0, 24.0))
 
 
-def _plausible_landmarks(landmarks: np.ndarray, box: np.ndarray) -> bool:
-    """dlib always returns 68 points; reject fits that collapsed or left the detector box."""
+def _landmark_fit_problem(landmarks: np.ndarray, box: np.ndarray, points) -> str | None:
+    """Why dlib's fit (it always returns 68 points) cannot be used for the blend, or None when it can."""
     if not np.all(np.isfinite(landmarks)):
-        return False
+        return "landmarks not found"
     box_area = float((box[2] - box[0]) * (box[3] - box[1]))
-    hull_area = float(cv2.contourArea(cv2.convexHull(landmarks.astype(np.float32))))
-    if box_area <= 0 or hull_area < _MIN_HULL_BOX_RATIO * box_area:
-        return False
-    center = landmarks.mean(axis=0)
-    return bool(box[0] <= center[0] <= box[2] and box[1] <= center[1] <= box[3])
-
-
-def _hull_holds_points(landmarks: np.ndarray, points) -> bool:
-    """The blend is limited to the landmark hull: a fit that sits too low (seen on a face cut by the frame's edge)
-    leaves the eyes as they were. So every one of the detector's five points must lie inside the hull (on the 12
-    clips they lie at least 0.11 face widths inside; None for a coasting track's predicted box: nothing to check)."""
-    if points is None:
-        return True
     hull = cv2.convexHull(landmarks.astype(np.float32))
-    return all(cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in np.asarray(points)[:5])
+    center = landmarks.mean(axis=0)
+    if (box_area <= 0 or float(cv2.contourArea(hull)) < _MIN_HULL_BOX_RATIO * box_area
+            or not (box[0] <= center[0] <= box[2] and box[1] <= center[1] <= box[3])):
+        return "landmarks not found"  # the fit collapsed or left the detector box
+    # The blend is limited to the hull: a fit that sits too low (seen on a face cut by the frame's edge) leaves the
+    # eyes as they were, so the detector's five points must lie inside it (on the 12 clips at least 0.11 face widths
+    # inside). A detector that gives no points (None) leaves nothing to check.
+    if points is not None and any(cv2.pointPolygonTest(hull, (float(x), float(y)), False) < 0
+                                  for x, y in np.asarray(points)[:5]):
+        return "landmarks disagree with the detector's eyes/nose/mouth"
+    return None
